@@ -1,0 +1,44 @@
+/*
+ * api.h - what the HTTP API's requests mean.
+ *
+ * Owns: routing, authentication and roles, request validation, and turning
+ * a request into a database job (or an immediate answer). The "prepare"
+ * functions are shared with the WebSocket operations, which answer with the
+ * same status and body as HTTP.
+ */
+#ifndef PT_API_H
+#define PT_API_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "db.h"
+
+struct http_req;
+struct server;
+
+/* Handles a complete request (service thread): answers at once or submits
+ * a job whose completion answers. */
+void api_handle(struct http_req *rq);
+
+/* Drains finished database jobs and anything else woken by
+ * lws_cancel_service() (service thread). */
+void api_service_wakeup(struct server *srv);
+
+/*
+ * Builds the job for a create: validates `body` (len bytes of JSON) and
+ * the optional idempotency key. Returns the job (caller sets done/owner and
+ * submits), or NULL with `now` holding the answer (an error).
+ */
+struct db_job *api_prepare_create(const struct auth_identity *who, const char *body, size_t len,
+                                  const char *idempotency_key, struct db_result *now);
+
+/* The same for a PATCH of `id` with an optional If-Match version (-1). */
+struct db_job *api_prepare_patch(const char *id, long long if_match, const char *body, size_t len,
+                                 struct db_result *now);
+
+/* The same for a list page from decoded query pairs. */
+struct db_job *api_prepare_list(const char *const *keys, const char *const *values, int n,
+                                struct db_result *now);
+
+#endif

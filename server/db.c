@@ -1,0 +1,376 @@
+/*
+ * db.c - worker threads, each owning one PGconn, fed by a bounded queue.
+ */
+#include "db.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "migrate.h"
+#include "pjson.h"
+
+/* After a failed connection attempt, jobs fail fast for this long rather
+ * than each waiting out its own connect timeout. */
+#define DB_BREAKER_MS 1000
+#define DB_CONNECT_TIMEOUT_S "3"
+
+struct db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct db_job *queue_head, *queue_tail; /* waiting for a worker */
+    struct db_job *done_head, *done_tail;   /* finished, for the service thread */
+    int queued;
+    int in_flight; /* service thread only */
+    int busy;
+    int connected;
+    bool stopping;
+
+    char *conninfo;
+    char *sslrootcert;
+    int size;
+    int queue_max;
+    struct lws_context *context;
+    const struct logger *log;
+
+    atomic_bool migrate_pending;
+    atomic_llong breaker_until_ms;
+    atomic_bool up;
+    atomic_ullong errors;
+    atomic_ullong connects;
+
+    pthread_t *threads;
+    int threads_started;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void db_result_clear(struct db_result *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+void db_job_free(struct db_job *job)
+{
+    if (!job)
+        return;
+    if (job->free_arg)
+        job->free_arg(job->arg);
+    db_result_clear(&job->result);
+    free(job);
+}
+
+void db_result_error(struct db_result *r, int status, const char *code, const char *message,
+                     const char *field)
+{
+    free(r->body);
+    r->status = status;
+    r->body = pt_error_body(code, message, field);
+    r->etag[0] = '\0';
+    r->location[0] = '\0';
+    r->retry_after = status == 503 ? 1 : 0;
+}
+
+void db_result_from_pg(struct db_result *r, PGconn *conn, PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(r->db_error, sizeof r->db_error, "%s%s%s", state ? state : "",
+             state ? ": " : "", PQerrorMessage(conn));
+    /* Strip libpq's trailing newline so the log line stays one line. */
+    size_t n = strlen(r->db_error);
+    while (n > 0 && (r->db_error[n - 1] == '\n' || r->db_error[n - 1] == '\r'))
+        r->db_error[--n] = '\0';
+    PQclear(res);
+    /* Class 08 is a connection problem, 57P0x the server going down,
+     * 53xxx resources: all transient, so the caller should retry. */
+    bool transient = PQstatus(conn) != CONNECTION_OK ||
+                     (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+                                strncmp(state, "53", 2) == 0 || strcmp(state, "40001") == 0 ||
+                                strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0));
+    if (transient)
+        db_result_error(r, 503, "unavailable", "the database is unavailable, retry later", NULL);
+    else
+        db_result_error(r, 500, "internal", "the database rejected the request", NULL);
+}
+
+/* Server NOTICEs ("relation already exists, skipping") are not errors and
+ * must not reach stderr as unstructured lines. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void) arg;
+    (void) message;
+}
+
+static PGconn *worker_connect(struct db_pool *pool)
+{
+    const char *keys[8], *vals[8];
+    int n = 0;
+    keys[n] = "dbname";
+    vals[n++] = pool->conninfo;
+    keys[n] = "connect_timeout";
+    vals[n++] = DB_CONNECT_TIMEOUT_S;
+    keys[n] = "application_name";
+    vals[n++] = "paytrackr-server";
+    /* A query never holds a worker for long, and a crashed client never
+     * holds locks: both bounded server side. */
+    keys[n] = "options";
+    vals[n++] = "-c statement_timeout=15000 -c idle_in_transaction_session_timeout=30000 "
+                "-c lock_timeout=5000";
+    keys[n] = "keepalives_idle";
+    vals[n++] = "30";
+    if (pool->sslrootcert) {
+        keys[n] = "sslrootcert";
+        vals[n++] = pool->sslrootcert;
+    }
+    keys[n] = NULL;
+    vals[n] = NULL;
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (conn && PQstatus(conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(conn, ignore_notice, NULL);
+        return conn;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", conn ? PQerrorMessage(conn) : "out of memory");
+    msg[strcspn(msg, "\n")] = '\0';
+    log_msg(pool->log, LOG_WARN, "database connection failed: %s", msg);
+    PQfinish(conn);
+    return NULL;
+}
+
+/* Ensures the worker has a usable connection; NULL while the database is
+ * unreachable (and the breaker is then set for everyone). */
+static PGconn *worker_ensure_conn(struct db_pool *pool, PGconn *conn)
+{
+    if (conn && PQstatus(conn) == CONNECTION_OK)
+        return conn;
+    if (conn) {
+        PQfinish(conn);
+        pthread_mutex_lock(&pool->lock);
+        pool->connected--;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    if (now_ms() < atomic_load(&pool->breaker_until_ms))
+        return NULL;
+    conn = worker_connect(pool);
+    if (!conn) {
+        atomic_store(&pool->breaker_until_ms, now_ms() + DB_BREAKER_MS);
+        atomic_store(&pool->up, false);
+        atomic_fetch_add(&pool->errors, 1);
+        return NULL;
+    }
+    atomic_fetch_add(&pool->connects, 1);
+    if (atomic_load(&pool->migrate_pending)) {
+        char cause[512];
+        if (migrate_apply(conn, pool->log, cause, sizeof cause) >= 0) {
+            atomic_store(&pool->migrate_pending, false);
+        } else {
+            log_msg(pool->log, LOG_ERROR, "migration failed: %s", cause);
+            atomic_fetch_add(&pool->errors, 1);
+            PQfinish(conn);
+            return NULL;
+        }
+    }
+    atomic_store(&pool->up, true);
+    pthread_mutex_lock(&pool->lock);
+    pool->connected++;
+    pthread_mutex_unlock(&pool->lock);
+    return conn;
+}
+
+static void finish_job(struct db_pool *pool, struct db_job *job)
+{
+    pthread_mutex_lock(&pool->lock);
+    job->next = NULL;
+    if (pool->done_tail)
+        pool->done_tail->next = job;
+    else
+        pool->done_head = job;
+    pool->done_tail = job;
+    pthread_mutex_unlock(&pool->lock);
+    /* The only lws call that is safe from another thread. */
+    lws_cancel_service(pool->context);
+}
+
+static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
+{
+    *conn = worker_ensure_conn(pool, *conn);
+    if (!*conn) {
+        db_result_error(&job->result, 503, "unavailable",
+                        "the database is unavailable, retry later", NULL);
+        return;
+    }
+    job->run(job, *conn);
+    if (job->result.status >= 500) {
+        atomic_fetch_add(&pool->errors, 1);
+        if (job->result.db_error[0])
+            log_msg(pool->log, LOG_ERROR, "database error: %s", job->result.db_error);
+    }
+    if (PQstatus(*conn) != CONNECTION_OK) {
+        /* Lost mid-job: the next job reconnects; mark down until then. */
+        atomic_store(&pool->up, false);
+    } else if (job->result.status < 500) {
+        atomic_store(&pool->up, true);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct db_pool *pool = arg;
+    PGconn *conn = NULL;
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->queue_head && !pool->stopping)
+            pthread_cond_wait(&pool->wake, &pool->lock);
+        struct db_job *job = pool->queue_head;
+        if (!job) {
+            pthread_mutex_unlock(&pool->lock);
+            break;
+        }
+        pool->queue_head = job->next;
+        if (!pool->queue_head)
+            pool->queue_tail = NULL;
+        pool->queued--;
+        pool->busy++;
+        pthread_mutex_unlock(&pool->lock);
+
+        run_one(pool, &conn, job);
+
+        pthread_mutex_lock(&pool->lock);
+        pool->busy--;
+        pthread_mutex_unlock(&pool->lock);
+        finish_job(pool, job);
+    }
+    if (conn) {
+        PQfinish(conn);
+        pthread_mutex_lock(&pool->lock);
+        pool->connected--;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    return NULL;
+}
+
+struct db_pool *db_pool_start(const struct db_pool_config *cfg)
+{
+    struct db_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return NULL;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pool->conninfo = strdup(cfg->conninfo);
+    pool->sslrootcert = cfg->sslrootcert ? strdup(cfg->sslrootcert) : NULL;
+    pool->size = cfg->size;
+    pool->queue_max = cfg->queue_max;
+    pool->context = cfg->context;
+    pool->log = cfg->log;
+    atomic_init(&pool->migrate_pending, cfg->migrate);
+    atomic_init(&pool->breaker_until_ms, 0);
+    atomic_init(&pool->up, false);
+    atomic_init(&pool->errors, 0);
+    atomic_init(&pool->connects, 0);
+    pool->threads = calloc((size_t) cfg->size, sizeof *pool->threads);
+    if (!pool->conninfo || (cfg->sslrootcert && !pool->sslrootcert) || !pool->threads) {
+        db_pool_stop(pool);
+        return NULL;
+    }
+    for (int i = 0; i < cfg->size; i++) {
+        if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0) {
+            db_pool_stop(pool);
+            return NULL;
+        }
+        pool->threads_started++;
+    }
+    return pool;
+}
+
+int db_pool_submit(struct db_pool *pool, struct db_job *job)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (pool->stopping || pool->queued >= pool->queue_max) {
+        pthread_mutex_unlock(&pool->lock);
+        return -1;
+    }
+    job->next = NULL;
+    memset(&job->result, 0, sizeof job->result);
+    if (pool->queue_tail)
+        pool->queue_tail->next = job;
+    else
+        pool->queue_head = job;
+    pool->queue_tail = job;
+    pool->queued++;
+    pool->in_flight++;
+    pthread_cond_signal(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}
+
+void db_pool_drain(struct db_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    struct db_job *list = pool->done_head;
+    pool->done_head = pool->done_tail = NULL;
+    pthread_mutex_unlock(&pool->lock);
+    while (list) {
+        struct db_job *next = list->next;
+        pool->in_flight--;
+        list->done(list);
+        list = next;
+    }
+}
+
+int db_pool_in_flight(struct db_pool *pool)
+{
+    return pool->in_flight;
+}
+
+void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *out)
+{
+    pthread_mutex_lock(&pool->lock);
+    out->size = pool->size;
+    out->busy = pool->busy;
+    out->queued = pool->queued;
+    out->connected = pool->connected;
+    pthread_mutex_unlock(&pool->lock);
+    out->errors = atomic_load(&pool->errors);
+    out->connects = atomic_load(&pool->connects);
+    out->up = atomic_load(&pool->up);
+}
+
+void db_pool_stop(struct db_pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = true;
+    /* Jobs nobody has started: answer them now rather than run them. */
+    struct db_job *pending = pool->queue_head;
+    pool->queue_head = pool->queue_tail = NULL;
+    pool->queued = 0;
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    while (pending) {
+        struct db_job *next = pending->next;
+        db_result_error(&pending->result, 503, "unavailable", "the server is shutting down",
+                        NULL);
+        finish_job(pool, pending);
+        pending = next;
+    }
+    for (int i = 0; i < pool->threads_started; i++)
+        pthread_join(pool->threads[i], NULL);
+    db_pool_drain(pool);
+    free(pool->threads);
+    free(pool->conninfo);
+    free(pool->sslrootcert);
+    pthread_cond_destroy(&pool->wake);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}

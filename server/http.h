@@ -1,0 +1,111 @@
+/*
+ * http.h - the public port's HTTP transport.
+ *
+ * Owns: the lws protocol callback for plain HTTP requests on the public
+ * vhost: reading the method, path, headers and a bounded body; writing a
+ * response (headers first, then the body in pieces as the socket accepts
+ * them); the request id; the per-request log line and metrics. What a
+ * request means is api.c's business.
+ */
+#ifndef PT_HTTP_H
+#define PT_HTTP_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "db.h"
+
+struct server;
+
+enum http_method {
+    HTTP_GET,
+    HTTP_POST,
+    HTTP_PATCH,
+    HTTP_PUT,
+    HTTP_DELETE,
+    HTTP_OPTIONS,
+    HTTP_HEAD,
+    HTTP_OTHER
+};
+
+enum http_phase {
+    HTTP_IDLE,          /* between requests on a keep-alive connection */
+    HTTP_READING,       /* headers seen, body arriving */
+    HTTP_WAITING,       /* handed to the database */
+    HTTP_SEND_HEADERS,  /* answer known, headers not yet written */
+    HTTP_SEND_BODY,     /* headers written, body pending */
+};
+
+/* One HTTP connection's per-session data (lws allocates it; one request at
+ * a time on it). Service thread only. */
+struct http_req {
+    struct server *srv;
+    struct lws *wsi;
+    struct http_req *next, *prev; /* server->requests: requests in progress */
+    bool linked;
+
+    enum http_phase phase;
+    enum http_method method;
+    const char *method_name;
+    char path[512];
+    const char *route;            /* template for logs and metrics */
+    char request_id[72];
+    int64_t t_start_us;
+
+    char *body;                   /* request body, NUL-terminated */
+    size_t body_len;
+    bool body_too_large;
+    struct auth_identity who;
+    bool authenticated;
+
+    struct db_job *job;           /* the job this request waits for */
+    char if_none_match[128];      /* for a conditional GET */
+
+    /* the answer */
+    int status;
+    char *resp_body;
+    size_t resp_len, resp_sent;
+    char etag[32];
+    char location[96];
+    const char *allow;
+    int retry_after;
+    bool replayed;
+    bool www_authenticate;
+    bool close_after;
+};
+
+/* The protocol callback for lws (public vhost, protocol "http"). */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+/* Sets the answer and asks lws for a writable callback. Takes ownership of
+ * `body` (malloc'd JSON or NULL). */
+void http_respond(struct http_req *rq, int status, char *body);
+
+/* An error answer in the contract's shape. */
+void http_respond_error(struct http_req *rq, int status, const char *code, const char *message,
+                        const char *field);
+
+/* Moves a finished job's result into the answer. */
+void http_respond_result(struct http_req *rq, struct db_result *result);
+
+/* Copies a request header (a lws token) into buf; returns its length or
+ * -1 when absent or longer than cap - 1. */
+int http_header(struct http_req *rq, enum lws_token_indexes token, char *buf, size_t cap);
+
+/* The same for a header lws has no token for; `name` is lower case with a
+ * trailing colon, e.g. "idempotency-key:". */
+int http_custom_header(struct http_req *rq, const char *name, char *buf, size_t cap);
+
+/*
+ * Splits the query string into decoded key/value pairs, at most `max`.
+ * Returns the count, or -1 when there are more than `max` or one is too
+ * long. The strings live in `store` (cap bytes), which the caller owns.
+ */
+int http_query_args(struct http_req *rq, const char **keys, const char **values, int max,
+                    char *store, size_t cap);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * main.c - paytrackr-server: serve, migrate, healthcheck, hash-token.
+ *
+ * Serving runs one lws context with two vhosts (public API, admin probes),
+ * a database worker pool, and a service loop that also watches for SIGTERM
+ * (drain) and SIGINT (stop).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "server.h"
+#include "store.h"
+
+#define EXIT_CONFIG 2
+#define HEALTH_INTERVAL_US (2 * LWS_US_PER_SEC)
+#define DRAIN_CHECK_US (50 * LWS_USEC_PER_SEC / 1000)
+
+/* Signals are process-wide by nature: the handler only records which one
+ * arrived and wakes the loop, which does the work. */
+static volatile sig_atomic_t signal_seen;
+static struct lws_context *signal_context;
+
+static void on_signal(int sig)
+{
+    signal_seen = sig;
+    if (signal_context)
+        lws_cancel_service(signal_context);
+}
+
+int64_t server_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool server_ready(const struct server *srv)
+{
+    return srv->db_ready && !srv->draining;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: paytrackr-server [serve|migrate|healthcheck|hash-token|--version]\n"
+               "  serve        run the API server (the default)\n"
+               "  migrate      apply pending database migrations and exit\n"
+               "  healthcheck  exit 0 when the local admin port answers /healthz\n"
+               "  hash-token   read a token on stdin, print its SHA-256 for PAYTRACKR_TOKENS\n"
+               "Configuration comes from PAYTRACKR_* environment variables (see README).\n");
+}
+
+/* ---- health and draining ------------------------------------------------ */
+
+static void ping_done(struct db_job *job)
+{
+    struct server *srv = job->owner;
+    srv->ping_in_flight = false;
+    bool ok = job->result.status == 200;
+    if (ok != srv->db_ready)
+        log_msg(&srv->log, ok ? LOG_INFO : LOG_WARN, "database %s",
+                ok ? "reachable: ready" : "unreachable: not ready");
+    srv->db_ready = ok;
+    db_job_free(job);
+}
+
+static void health_tick(lws_sorted_usec_list_t *sul)
+{
+    struct server *srv = lws_container_of(sul, struct server, sul_health);
+    if (!srv->ping_in_flight && !srv->draining) {
+        struct db_job *job = calloc(1, sizeof *job);
+        if (job) {
+            job->run = store_run_ping;
+            job->done = ping_done;
+            job->owner = srv;
+            if (db_pool_submit(srv->pool, job) == 0)
+                srv->ping_in_flight = true;
+            else
+                free(job);
+        }
+    }
+    lws_sul_schedule(srv->context, 0, &srv->sul_health, health_tick, HEALTH_INTERVAL_US);
+}
+
+static bool drained(const struct server *srv)
+{
+    if (db_pool_in_flight(srv->pool) > 0)
+        return false;
+    for (const struct http_req *rq = srv->requests; rq; rq = rq->next)
+        if (rq->phase != HTTP_IDLE)
+            return false;
+    return true;
+}
+
+static void drain_tick(lws_sorted_usec_list_t *sul)
+{
+    struct server *srv = lws_container_of(sul, struct server, sul_drain);
+    if (drained(srv) || server_now_us() >= srv->drain_deadline_us) {
+        if (!drained(srv))
+            log_msg(&srv->log, LOG_WARN, "grace period over with requests still open");
+        srv->stop = true;
+        lws_cancel_service(srv->context);
+        return;
+    }
+    lws_sul_schedule(srv->context, 0, &srv->sul_drain, drain_tick, DRAIN_CHECK_US);
+}
+
+static void start_drain(struct server *srv)
+{
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    srv->drain_deadline_us = server_now_us() + (int64_t) srv->cfg.shutdown_grace_seconds * 1000000;
+    log_msg(&srv->log, LOG_INFO, "SIGTERM: draining (grace %d s)", srv->cfg.shutdown_grace_seconds);
+    /* Close the listening sockets; open connections carry on. */
+    lws_context_deprecate(srv->context, NULL);
+    lws_sul_schedule(srv->context, 0, &srv->sul_drain, drain_tick, 1);
+}
+
+/* ---- serving ---------------------------------------------------------------- */
+
+static const struct lws_protocols public_protocols[] = {
+    {"http", http_callback, sizeof(struct http_req), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_protocols admin_protocols[] = {
+    {"http-admin", admin_callback, 256, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const char *bind_iface(const char *host)
+{
+    /* lws binds every address when given no interface. */
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "*") == 0)
+        return NULL;
+    return host;
+}
+
+static struct lws_vhost *make_vhost(struct server *srv, const char *name, const char *host,
+                                    int port, const struct lws_protocols *protocols, bool tls)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.vhost_name = name;
+    info.port = port;
+    info.iface = bind_iface(host);
+    info.protocols = protocols;
+    info.user = srv;
+    info.keepalive_timeout = 60;
+    info.timeout_secs = (unsigned int) srv->cfg.header_timeout_seconds;
+    if (tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = srv->cfg.tls_cert;
+        info.ssl_private_key_filepath = srv->cfg.tls_key;
+    }
+    return lws_create_vhost(srv->context, &info);
+}
+
+static int create_context(struct server *srv)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.max_http_header_data2 = (unsigned int) srv->cfg.max_header_bytes;
+    info.user = srv;
+    lws_set_log_level(LLL_ERR, NULL);
+    srv->context = lws_create_context(&info);
+    if (!srv->context)
+        return -1;
+    srv->public_vhost = make_vhost(srv, "public", srv->cfg.listen_host, srv->cfg.listen_port,
+                                   public_protocols, srv->cfg.tls_cert != NULL);
+    srv->admin_vhost = make_vhost(srv, "admin", srv->cfg.admin_host, srv->cfg.admin_port,
+                                  admin_protocols, false);
+    return srv->public_vhost && srv->admin_vhost ? 0 : -1;
+}
+
+static void make_boot_id(struct server *srv)
+{
+    unsigned char r[4] = {0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t) sizeof r)
+        memcpy(r, &(uint32_t){(uint32_t) server_now_us()}, 4);
+    snprintf(srv->boot_id, sizeof srv->boot_id, "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+}
+
+static void install_signals(struct lws_context *context)
+{
+    signal_context = context;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void handle_signal(struct server *srv)
+{
+    int sig = signal_seen;
+    signal_seen = 0;
+    if (sig == SIGTERM)
+        start_drain(srv);
+    else if (sig == SIGINT) {
+        log_msg(&srv->log, LOG_INFO, "SIGINT: stopping");
+        srv->stop = true;
+    }
+}
+
+static int serve(void)
+{
+    static struct server srv; /* one per process; lives until exit */
+    char cause[512];
+    if (config_load(&srv.cfg, cause, sizeof cause) < 0) {
+        fprintf(stderr, "paytrackr-server: %s\n", cause);
+        config_free(&srv.cfg);
+        return EXIT_CONFIG;
+    }
+    srv.log.json = srv.cfg.log_format == CONFIG_LOG_JSON;
+    srv.log.fd = 2;
+    make_boot_id(&srv);
+    if (!srv.cfg.database_url) {
+        fprintf(stderr, "paytrackr-server: PAYTRACKR_KEYVAULT_URL: Key Vault is not "
+                        "supported in this build; set PAYTRACKR_DATABASE_URL\n");
+        config_free(&srv.cfg);
+        return EXIT_CONFIG;
+    }
+    if (create_context(&srv) < 0) {
+        fprintf(stderr, "paytrackr-server: PAYTRACKR_LISTEN: cannot listen on %s:%d or "
+                        "PAYTRACKR_ADMIN_LISTEN %s:%d (address in use or not local?)\n",
+                srv.cfg.listen_host, srv.cfg.listen_port, srv.cfg.admin_host,
+                srv.cfg.admin_port);
+        if (srv.context)
+            lws_context_destroy(srv.context);
+        config_free(&srv.cfg);
+        return EXIT_CONFIG;
+    }
+    struct db_pool_config pc = {
+        .conninfo = srv.cfg.database_url,
+        .sslrootcert = srv.cfg.db_sslrootcert,
+        .size = srv.cfg.db_pool_size,
+        .queue_max = srv.cfg.db_queue_size,
+        .migrate = srv.cfg.migrate_at_start,
+        .context = srv.context,
+        .log = &srv.log,
+    };
+    srv.pool = db_pool_start(&pc);
+    if (!srv.pool) {
+        fprintf(stderr, "paytrackr-server: cannot start the database workers\n");
+        lws_context_destroy(srv.context);
+        config_free(&srv.cfg);
+        return 1;
+    }
+    install_signals(srv.context);
+    char port[16], admin[16];
+    snprintf(port, sizeof port, "%d", srv.cfg.listen_port);
+    snprintf(admin, sizeof admin, "%d", srv.cfg.admin_port);
+    struct log_field fields[] = {
+        {"listen", srv.cfg.listen_host, 0}, {"port", port, 1},
+        {"admin_port", admin, 1},           {"tls", srv.cfg.tls_cert ? "true" : "false", 1},
+        {"auth", srv.cfg.auth == CONFIG_AUTH_OFF ? "off" : "required", 0},
+        {NULL, NULL, 0},
+    };
+    log_fields(&srv.log, LOG_INFO, "listening", fields);
+    if (srv.cfg.auth == CONFIG_AUTH_OFF)
+        log_msg(&srv.log, LOG_WARN, "PAYTRACKR_AUTH=off: every caller is an operator; "
+                                    "for local development only");
+    health_tick(&srv.sul_health);
+    while (!srv.stop) {
+        if (lws_service(srv.context, 0) < 0)
+            break;
+        if (signal_seen)
+            handle_signal(&srv);
+    }
+    lws_sul_cancel(&srv.sul_health);
+    lws_sul_cancel(&srv.sul_drain);
+    /* Workers first: their last completions are drained while the
+     * connections they belong to still exist. */
+    db_pool_stop(srv.pool);
+    srv.pool = NULL;
+    signal_context = NULL;
+    lws_context_destroy(srv.context);
+    log_msg(&srv.log, LOG_INFO, "stopped");
+    config_free(&srv.cfg);
+    return 0;
+}
+
+/* ---- subcommands -------------------------------------------------------------- */
+
+static int cmd_migrate(void)
+{
+    struct config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char cause[512];
+    struct logger lg = {.json = 1, .fd = 2};
+    const char *fmt = getenv("PAYTRACKR_LOG_FORMAT");
+    if (fmt && strcmp(fmt, "text") == 0)
+        lg.json = 0;
+    if (config_load_database(&cfg, cause, sizeof cause) < 0 || !cfg.database_url) {
+        fprintf(stderr, "paytrackr-server: %s\n",
+                cause[0] ? cause : "PAYTRACKR_DATABASE_URL: not set");
+        config_free(&cfg);
+        return EXIT_CONFIG;
+    }
+    /* An init container may start before the database accepts
+     * connections: retry for up to a minute. */
+    PGconn *conn = NULL;
+    for (int attempt = 0; attempt < 30; attempt++) {
+        conn = PQconnectdb(cfg.database_url);
+        if (PQstatus(conn) == CONNECTION_OK)
+            break;
+        log_msg(&lg, LOG_WARN, "migrate: database not reachable yet: %s",
+                strtok(PQerrorMessage(conn), "\n"));
+        PQfinish(conn);
+        conn = NULL;
+        sleep(2);
+    }
+    config_free(&cfg);
+    if (!conn) {
+        fprintf(stderr, "paytrackr-server: migrate: database unreachable\n");
+        return 1;
+    }
+    int n = migrate_apply(conn, &lg, cause, sizeof cause);
+    PQfinish(conn);
+    if (n < 0) {
+        fprintf(stderr, "paytrackr-server: migrate: %s\n", cause);
+        return 1;
+    }
+    log_msg(&lg, LOG_INFO, "migrate: %d migration(s) applied, schema up to date", n);
+    return 0;
+}
+
+static int cmd_healthcheck(void)
+{
+    char host[CONFIG_ADDR_MAX], cause[256];
+    int port;
+    const char *v = getenv("PAYTRACKR_ADMIN_LISTEN");
+    if (config_parse_addr("PAYTRACKR_ADMIN_LISTEN", v && *v ? v : "0.0.0.0:9090", host,
+                          sizeof host, &port, cause, sizeof cause) < 0) {
+        fprintf(stderr, "paytrackr-server: %s\n", cause);
+        return EXIT_CONFIG;
+    }
+    if (!bind_iface(host))
+        snprintf(host, sizeof host, "127.0.0.1");
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0)
+        return 1;
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int ok = 0;
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        static const char req[] = "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        char resp[64] = "";
+        if (write(fd, req, sizeof req - 1) == (ssize_t) (sizeof req - 1) &&
+            read(fd, resp, sizeof resp - 1) > 12)
+            ok = strncmp(resp + 8, " 200", 4) == 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return ok ? 0 : 1;
+}
+
+static int cmd_hash_token(void)
+{
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "paytrackr-server: hash-token: no token on stdin\n");
+        return EXIT_CONFIG;
+    }
+    char hex[65];
+    auth_sha256_hex(buf, n, hex);
+    memset(buf, 0, sizeof buf);
+    printf("%s\n", hex);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "serve") == 0)
+        return serve();
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_migrate();
+    if (strcmp(cmd, "healthcheck") == 0)
+        return cmd_healthcheck();
+    if (strcmp(cmd, "hash-token") == 0)
+        return cmd_hash_token();
+    if (strcmp(cmd, "--version") == 0) {
+        printf("paytrackr-server %s\n", PAYTRACKR_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return EXIT_CONFIG;
+}

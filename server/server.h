@@ -1,0 +1,56 @@
+/*
+ * server.h - one running paytrackr server: what its parts share.
+ *
+ * Owns: struct server, the single instance created by main for a serving
+ * process. Every field is touched only on the lws service thread unless it
+ * says otherwise; worker threads reach only the pool and the logger.
+ */
+#ifndef PT_SERVER_H
+#define PT_SERVER_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+
+struct http_req;
+
+struct server {
+    struct config cfg;
+    struct logger log;
+    struct lws_context *context;
+    struct lws_vhost *public_vhost;
+    struct lws_vhost *admin_vhost;
+    struct db_pool *pool;
+    struct metrics metrics;
+
+    char boot_id[9];            /* random per process: request ids are unique */
+    uint64_t request_counter;
+    struct http_req *requests;  /* open HTTP connections, for draining */
+    int open_requests;
+
+    bool draining;              /* SIGTERM seen: finish and leave */
+    bool stop;                  /* leave the service loop now */
+    int exit_code;
+    int64_t drain_deadline_us;
+
+    /* health, refreshed by a periodic ping job */
+    bool db_ready;
+    bool ping_in_flight;
+    int64_t last_ping_ok_us;
+
+    lws_sorted_usec_list_t sul_health;
+    lws_sorted_usec_list_t sul_drain;
+};
+
+/* Monotonic microseconds. */
+int64_t server_now_us(void);
+
+/* True when the server can serve: database reachable and not draining. */
+bool server_ready(const struct server *srv);
+
+#endif

@@ -1,0 +1,786 @@
+/*
+ * store.c - SQL for payments, events, idempotency keys and stats.
+ */
+#include "store.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "pjson.h"
+#include "validate.h"
+
+/* Columns of a payment, in the order row_to_payment() reads them.
+ * Timestamps are rendered in UTC with milliseconds, as the contract shows. */
+#define TS_FMT "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+#define PAYMENT_COLUMNS                                                                          \
+    "id::text, amount, currency, payer, payee, reference, description, method, status, "       \
+    "metadata::text, version, to_char(created_at AT TIME ZONE 'UTC', " TS_FMT "), "             \
+    "to_char(updated_at AT TIME ZONE 'UTC', " TS_FMT ")"
+#define PAYMENT_NCOLS 13
+/* The cursor key, with microseconds so keyset comparisons are exact. */
+#define CURSOR_COLUMN "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static PGresult *exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+static int exec_simple(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static void rollback(PGconn *conn)
+{
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        exec_simple(conn, "ROLLBACK");
+}
+
+static void set_body_json(struct db_result *r, int status, cJSON *json)
+{
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!text) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    free(r->body);
+    r->status = status;
+    r->body = text;
+}
+
+static int parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end)
+        return -1;
+    *out = (int64_t) v;
+    return 0;
+}
+
+static char *dup_or_null(PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+static int metadata_from_text(const char *text, pt_payment *p)
+{
+    cJSON *obj = cJSON_Parse(text);
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return -1;
+    }
+    int n = cJSON_GetArraySize(obj);
+    p->metadata = n ? calloc((size_t) n, sizeof *p->metadata) : NULL;
+    if (n && !p->metadata) {
+        cJSON_Delete(obj);
+        return -1;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (!cJSON_IsString(it) || !it->string)
+            break;
+        p->metadata[p->metadata_count].key = strdup(it->string);
+        p->metadata[p->metadata_count].value = strdup(it->valuestring);
+        p->metadata_count++;
+        if (!p->metadata[p->metadata_count - 1].key || !p->metadata[p->metadata_count - 1].value)
+            break;
+    }
+    int ok = p->metadata_count == n;
+    cJSON_Delete(obj);
+    return ok ? 0 : -1;
+}
+
+/*
+ * Reads a payment row (PAYMENT_COLUMNS starting at `col`). Rows are input
+ * too: anything that does not fit the model is refused, not passed on.
+ */
+static int row_to_payment(PGresult *res, int row, int col, pt_payment *p)
+{
+    memset(p, 0, sizeof *p);
+    const char *id = PQgetvalue(res, row, col);
+    const char *cur = PQgetvalue(res, row, col + 2);
+    if (strlen(id) != PT_ID_LEN || strlen(cur) != 3)
+        return -1;
+    memcpy(p->id, id, PT_ID_LEN + 1);
+    memcpy(p->currency, cur, 4);
+    if (parse_int64(PQgetvalue(res, row, col + 1), &p->amount) < 0 ||
+        parse_int64(PQgetvalue(res, row, col + 10), &p->version) < 0)
+        return -1;
+    p->payer = dup_or_null(res, row, col + 3);
+    p->payee = dup_or_null(res, row, col + 4);
+    p->reference = dup_or_null(res, row, col + 5);
+    p->description = dup_or_null(res, row, col + 6);
+    if (!p->payer || !p->payee)
+        return -1;
+    if (!pt_method_parse(PQgetvalue(res, row, col + 7), &p->method) ||
+        !pt_status_parse(PQgetvalue(res, row, col + 8), &p->status))
+        return -1;
+    if (metadata_from_text(PQgetvalue(res, row, col + 9), p) < 0)
+        return -1;
+    snprintf(p->created_at, sizeof p->created_at, "%s", PQgetvalue(res, row, col + 11));
+    snprintf(p->updated_at, sizeof p->updated_at, "%s", PQgetvalue(res, row, col + 12));
+    return 0;
+}
+
+static void set_etag(struct db_result *r, int64_t version)
+{
+    snprintf(r->etag, sizeof r->etag, "\"%" PRId64 "\"", version);
+}
+
+/* 200/201 with the payment as body and its ETag. */
+static void result_payment(struct db_result *r, int status, const pt_payment *p)
+{
+    set_body_json(r, status, pt_payment_to_json(p));
+    if (r->status == status)
+        set_etag(r, p->version);
+}
+
+static char *metadata_text(const pt_payment *p)
+{
+    cJSON *obj = cJSON_CreateObject();
+    for (int i = 0; obj && i < p->metadata_count; i++)
+        cJSON_AddStringToObject(obj, p->metadata[i].key, p->metadata[i].value);
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    return text;
+}
+
+/*
+ * Inserts the event for `p` (already written in this transaction) and
+ * NOTIFYs listeners; the notification is delivered only if the transaction
+ * commits. Returns 0 or -1 (the query failed; result filled).
+ */
+static int insert_event(PGconn *conn, struct db_result *r, const char *type, const pt_payment *p)
+{
+    char *payment = NULL;
+    cJSON *json = pt_payment_to_json(p);
+    if (json)
+        payment = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    if (!payment) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return -1;
+    }
+    const char *params[4] = {type, p->id, p->updated_at, payment};
+    PGresult *res =
+        exec_params(conn,
+                    "WITH e AS (INSERT INTO payment_events (type, payment_id, at, payment) "
+                    "VALUES ($1, $2::uuid, $3::timestamptz, $4::json) RETURNING seq) "
+                    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', seq::text) FROM e",
+                    4, params);
+    free(payment);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int commit(PGconn *conn, struct db_result *r)
+{
+    PGresult *res = PQexec(conn, "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int begin(PGconn *conn, struct db_result *r)
+{
+    PGresult *res = PQexec(conn, "BEGIN");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+/* The advisory lock key for one caller's idempotency key: 64 bits of
+ * SHA-256, so unrelated keys practically never share a lock. */
+static void idempotency_lock_key(const struct store_create *in, char out[24])
+{
+    unsigned char h[32];
+    size_t cl = strlen(in->caller), kl = strlen(in->idempotency_key);
+    char *buf = malloc(cl + kl + 2);
+    if (!buf) {
+        snprintf(out, 24, "0");
+        return;
+    }
+    memcpy(buf, in->caller, cl + 1);
+    memcpy(buf + cl + 1, in->idempotency_key, kl + 1);
+    auth_sha256(buf, cl + kl + 2, h);
+    free(buf);
+    int64_t k = 0;
+    for (int i = 0; i < 8; i++)
+        k = (int64_t) ((uint64_t) k << 8 | h[i]);
+    snprintf(out, 24, "%" PRId64, k);
+}
+
+/*
+ * With an Idempotency-Key: takes the key's advisory lock for this
+ * transaction (another request holding it means "in progress": 409), then
+ * looks for a stored answer. Returns 1 when `r` now holds the answer (a
+ * replay, a reuse error, or a failure), 0 to go on and create.
+ */
+static int idempotency_check(PGconn *conn, const struct store_create *in, struct db_result *r)
+{
+    char lock_key[24];
+    idempotency_lock_key(in, lock_key);
+    const char *lp[1] = {lock_key};
+    PGresult *res = exec_params(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, lp);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return 1;
+    }
+    int locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!locked) {
+        db_result_error(r, 409, "idempotency_in_progress",
+                        "a request with this Idempotency-Key is still being processed; retry",
+                        NULL);
+        return 1;
+    }
+    const char *params[2] = {in->caller, in->idempotency_key};
+    res = exec_params(conn,
+                      "SELECT request_hash, status, body, location, etag FROM idempotency_keys "
+                      "WHERE caller = $1 AND key = $2 "
+                      "AND created_at > now() - interval '24 hours'",
+                      2, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return 1;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), in->request_hash) != 0) {
+        PQclear(res);
+        db_result_error(r, 422, "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different request body", NULL);
+        return 1;
+    }
+    r->status = atoi(PQgetvalue(res, 0, 1));
+    r->body = strdup(PQgetvalue(res, 0, 2));
+    snprintf(r->location, sizeof r->location, "%s", PQgetvalue(res, 0, 3));
+    snprintf(r->etag, sizeof r->etag, "%s", PQgetvalue(res, 0, 4));
+    r->replayed = true;
+    PQclear(res);
+    if (!r->body)
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+    return 1;
+}
+
+static int idempotency_store(PGconn *conn, const struct store_create *in, struct db_result *r)
+{
+    char status[8];
+    snprintf(status, sizeof status, "%d", r->status);
+    const char *params[7] = {in->caller, in->idempotency_key, in->request_hash, status, r->body,
+                             r->location, r->etag};
+    /* An expired row for the same key is replaced. */
+    PGresult *res = exec_params(
+        conn,
+        "INSERT INTO idempotency_keys (caller, key, request_hash, status, body, location, etag) "
+        "VALUES ($1, $2, $3, $4::int, $5, $6, $7) ON CONFLICT (caller, key) DO UPDATE SET "
+        "request_hash = EXCLUDED.request_hash, status = EXCLUDED.status, body = EXCLUDED.body, "
+        "location = EXCLUDED.location, etag = EXCLUDED.etag, created_at = now()",
+        7, params);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out,
+                          struct db_result *r)
+{
+    char amount[24];
+    snprintf(amount, sizeof amount, "%" PRId64, in->amount);
+    char *meta = metadata_text(in);
+    if (!meta) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return -1;
+    }
+    const char *params[9] = {amount,
+                             in->currency,
+                             in->payer,
+                             in->payee,
+                             in->reference,
+                             in->description,
+                             pt_method_name(in->method),
+                             pt_status_name(in->status),
+                             meta};
+    PGresult *res = exec_params(
+        conn,
+        "WITH t AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS ts) "
+        "INSERT INTO payments (amount, currency, payer, payee, reference, description, method, "
+        "status, metadata, created_at, updated_at) "
+        "SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, t.ts, t.ts FROM t "
+        "RETURNING " PAYMENT_COLUMNS,
+        9, params);
+    free(meta);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rc = row_to_payment(res, 0, 0, out);
+    PQclear(res);
+    if (rc < 0)
+        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
+    return rc;
+}
+
+void store_run_create(struct db_job *job, PGconn *conn)
+{
+    struct store_create *in = job->arg;
+    struct db_result *r = &job->result;
+    pt_payment p = {0};
+    if (begin(conn, r) < 0)
+        return;
+    if (in->idempotency_key && idempotency_check(conn, in, r))
+        goto done;
+    if (insert_payment(conn, &in->payment, &p, r) < 0 ||
+        insert_event(conn, r, "payment.created", &p) < 0)
+        goto done;
+    result_payment(r, 201, &p);
+    if (r->status != 201)
+        goto done;
+    snprintf(r->location, sizeof r->location, "/v1/payments/%s", p.id);
+    if (in->idempotency_key && idempotency_store(conn, in, r) < 0)
+        goto done;
+    if (commit(conn, r) < 0)
+        goto done;
+    pt_payment_clear(&p);
+    return;
+done:
+    rollback(conn);
+    pt_payment_clear(&p);
+}
+
+void store_create_free(void *arg)
+{
+    struct store_create *in = arg;
+    if (!in)
+        return;
+    free(in->idempotency_key);
+    pt_payment_clear(&in->payment);
+    free(in);
+}
+
+/* ---- get ----------------------------------------------------------------- */
+
+static void not_found(struct db_result *r)
+{
+    db_result_error(r, 404, "not_found", "no payment with this id", NULL);
+}
+
+/* Loads one live payment, optionally locking it. Returns 1 found, 0 not
+ * found (404 set), -1 failed (result set). */
+static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p,
+                        struct db_result *r)
+{
+    const char *params[1] = {id};
+    PGresult *res = exec_params(conn,
+                                lock ? "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
+                                       "AND deleted_at IS NULL FOR UPDATE"
+                                     : "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
+                                       "AND deleted_at IS NULL",
+                                1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        not_found(r);
+        return 0;
+    }
+    int rc = row_to_payment(res, 0, 0, p);
+    PQclear(res);
+    if (rc < 0) {
+        db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+        return -1;
+    }
+    return 1;
+}
+
+void store_run_get(struct db_job *job, PGconn *conn)
+{
+    struct store_get *in = job->arg;
+    pt_payment p;
+    if (load_payment(conn, in->id, 0, &p, &job->result) == 1)
+        result_payment(&job->result, 200, &p);
+    pt_payment_clear(&p);
+}
+
+/* ---- patch and delete ------------------------------------------------- */
+
+static int check_if_match(const struct store_change *in, const pt_payment *p, struct db_result *r)
+{
+    if (in->if_match >= 0 && in->if_match != p->version) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the payment is at version %" PRId64 ", not %" PRId64,
+                 p->version, in->if_match);
+        db_result_error(r, 412, "version_mismatch", msg, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out,
+                          struct db_result *r)
+{
+    char amount[24];
+    snprintf(amount, sizeof amount, "%" PRId64, np->amount);
+    char *meta = metadata_text(np);
+    if (!meta) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return -1;
+    }
+    const char *params[10] = {np->id,          amount,
+                              np->currency,    np->payer,
+                              np->payee,       np->reference,
+                              np->description, pt_method_name(np->method),
+                              pt_status_name(np->status), meta};
+    PGresult *res = exec_params(
+        conn,
+        "UPDATE payments SET amount = $2::bigint, currency = $3, payer = $4, payee = $5, "
+        "reference = $6, description = $7, method = $8, status = $9, metadata = $10::jsonb, "
+        "version = version + 1, "
+        "updated_at = greatest(date_trunc('milliseconds', clock_timestamp()), updated_at) "
+        "WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " PAYMENT_COLUMNS,
+        10, params);
+    free(meta);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rc = row_to_payment(res, 0, 0, out);
+    PQclear(res);
+    if (rc < 0)
+        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
+    return rc;
+}
+
+void store_run_patch(struct db_job *job, PGconn *conn)
+{
+    struct store_change *in = job->arg;
+    struct db_result *r = &job->result;
+    pt_payment cur = {0}, updated = {0};
+    if (begin(conn, r) < 0)
+        return;
+    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in, &cur, r) < 0)
+        goto done;
+    int changed = 0;
+    pt_problem problem;
+    if (pt_validate_apply(&cur, &in->patch, in->changes, &changed, &problem) < 0) {
+        int status = strcmp(problem.code, "invalid_transition") == 0 ? 409 : 422;
+        db_result_error(r, status, problem.code, problem.message,
+                        problem.field[0] ? problem.field : NULL);
+        goto done;
+    }
+    if (!changed) {
+        /* Nothing differs: no new version, no event. */
+        rollback(conn);
+        result_payment(r, 200, &cur);
+        pt_payment_clear(&cur);
+        return;
+    }
+    if (update_payment(conn, &cur, &updated, r) < 0 ||
+        insert_event(conn, r, "payment.updated", &updated) < 0)
+        goto done;
+    result_payment(r, 200, &updated);
+    if (r->status == 200 && commit(conn, r) < 0)
+        goto done;
+    pt_payment_clear(&cur);
+    pt_payment_clear(&updated);
+    return;
+done:
+    rollback(conn);
+    pt_payment_clear(&cur);
+    pt_payment_clear(&updated);
+}
+
+void store_run_delete(struct db_job *job, PGconn *conn)
+{
+    struct store_change *in = job->arg;
+    struct db_result *r = &job->result;
+    pt_payment cur = {0}, deleted = {0};
+    if (begin(conn, r) < 0)
+        return;
+    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in, &cur, r) < 0)
+        goto done;
+    const char *params[1] = {in->id};
+    PGresult *res = exec_params(
+        conn,
+        "UPDATE payments SET deleted_at = clock_timestamp(), version = version + 1, "
+        "updated_at = greatest(date_trunc('milliseconds', clock_timestamp()), updated_at) "
+        "WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " PAYMENT_COLUMNS,
+        1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_result_from_pg(r, conn, res);
+        goto done;
+    }
+    int rc = row_to_payment(res, 0, 0, &deleted);
+    PQclear(res);
+    if (rc < 0) {
+        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
+        goto done;
+    }
+    if (insert_event(conn, r, "payment.deleted", &deleted) < 0 || commit(conn, r) < 0)
+        goto done;
+    r->status = 204;
+    pt_payment_clear(&cur);
+    pt_payment_clear(&deleted);
+    return;
+done:
+    rollback(conn);
+    pt_payment_clear(&cur);
+    pt_payment_clear(&deleted);
+}
+
+void store_change_free(void *arg)
+{
+    struct store_change *in = arg;
+    if (!in)
+        return;
+    pt_payment_clear(&in->patch);
+    free(in);
+}
+
+/* ---- list ------------------------------------------------------------- */
+
+/* Every filter is a parameter that is NULL when unused: one fixed SQL text
+ * per order, and the planner folds the unused conditions away (unnamed
+ * statements are planned with their actual values). */
+#define LIST_WHERE                                                                               \
+    "WHERE deleted_at IS NULL "                                                                  \
+    "AND ($1::text IS NULL OR status = $1) "                                                     \
+    "AND ($2::text IS NULL OR currency = $2) "                                                   \
+    "AND ($3::text IS NULL OR payer = $3) "                                                      \
+    "AND ($4::text IS NULL OR payee = $4) "                                                      \
+    "AND ($5::text IS NULL OR method = $5) "                                                     \
+    "AND ($6::text IS NULL OR lower(payer || chr(1) || payee || chr(1) || "                     \
+    "coalesce(reference, '')) LIKE lower($6)) "                                                  \
+    "AND ($7::bigint IS NULL OR amount >= $7) "                                                  \
+    "AND ($8::bigint IS NULL OR amount <= $8) "                                                  \
+    "AND ($9::timestamptz IS NULL OR created_at >= $9) "                                         \
+    "AND ($10::timestamptz IS NULL OR created_at < $10) "
+
+static const char list_desc_sql[] =
+    "SELECT " PAYMENT_COLUMNS ", " CURSOR_COLUMN " FROM payments " LIST_WHERE
+    "AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12::uuid)) "
+    "ORDER BY created_at DESC, id DESC LIMIT $13";
+static const char list_asc_sql[] =
+    "SELECT " PAYMENT_COLUMNS ", " CURSOR_COLUMN " FROM payments " LIST_WHERE
+    "AND ($11::timestamptz IS NULL OR (created_at, id) > ($11, $12::uuid)) "
+    "ORDER BY created_at ASC, id ASC LIMIT $13";
+
+void store_run_list(struct db_job *job, PGconn *conn)
+{
+    const struct list_query *q = job->arg;
+    struct db_result *r = &job->result;
+    char min[24], max[24], limit[16];
+    snprintf(min, sizeof min, "%" PRId64, q->min_amount);
+    snprintf(max, sizeof max, "%" PRId64, q->max_amount);
+    /* One row more than asked tells whether another page exists. */
+    snprintf(limit, sizeof limit, "%d", q->limit + 1);
+    const char *params[13] = {
+        q->status,
+        q->currency,
+        q->payer,
+        q->payee,
+        q->method,
+        q->q_pattern,
+        q->has_min ? min : NULL,
+        q->has_max ? max : NULL,
+        q->created_gte[0] ? q->created_gte : NULL,
+        q->created_lt[0] ? q->created_lt : NULL,
+        q->has_cursor ? q->cursor_time : NULL,
+        q->has_cursor ? q->cursor_id : NULL,
+        limit,
+    };
+    PGresult *res = exec_params(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return;
+    }
+    int rows = PQntuples(res);
+    int shown = rows > q->limit ? q->limit : rows;
+    cJSON *page = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(page, "data");
+    for (int i = 0; data && i < shown; i++) {
+        pt_payment p;
+        if (row_to_payment(res, i, 0, &p) < 0) {
+            pt_payment_clear(&p);
+            PQclear(res);
+            cJSON_Delete(page);
+            db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+            return;
+        }
+        cJSON_AddItemToArray(data, pt_payment_to_json(&p));
+        pt_payment_clear(&p);
+    }
+    cJSON_AddBoolToObject(page, "has_more", rows > q->limit);
+    if (rows > q->limit && shown > 0) {
+        char cursor[160];
+        query_cursor_encode(q->asc, PQgetvalue(res, shown - 1, PAYMENT_NCOLS),
+                            PQgetvalue(res, shown - 1, 0), cursor, sizeof cursor);
+        cJSON_AddStringToObject(page, "next_cursor", cursor);
+    } else {
+        cJSON_AddNullToObject(page, "next_cursor");
+    }
+    PQclear(res);
+    set_body_json(r, 200, page);
+}
+
+void store_list_free(void *arg)
+{
+    struct list_query *q = arg;
+    if (!q)
+        return;
+    query_free(q);
+    free(q);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static cJSON *event_from_row(PGresult *res, int row)
+{
+    cJSON *ev = cJSON_CreateObject();
+    if (!ev)
+        return NULL;
+    cJSON_AddItemToObject(ev, "seq", cJSON_CreateRaw(PQgetvalue(res, row, 0)));
+    cJSON_AddStringToObject(ev, "type", PQgetvalue(res, row, 1));
+    cJSON_AddStringToObject(ev, "at", PQgetvalue(res, row, 2));
+    /* The payment was written by this server as JSON: pass it through. */
+    cJSON_AddItemToObject(ev, "payment", cJSON_CreateRaw(PQgetvalue(res, row, 3)));
+    return ev;
+}
+
+#define EVENT_COLUMNS                                                                            \
+    "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text"
+
+void store_run_payment_events(struct db_job *job, PGconn *conn)
+{
+    struct store_get *in = job->arg;
+    struct db_result *r = &job->result;
+    const char *params[1] = {in->id};
+    PGresult *res = exec_params(conn,
+                                "SELECT " EVENT_COLUMNS " FROM payment_events "
+                                "WHERE payment_id = $1::uuid ORDER BY seq",
+                                1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        not_found(r);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(body, "data");
+    for (int i = 0; data && i < PQntuples(res); i++)
+        cJSON_AddItemToArray(data, event_from_row(res, i));
+    PQclear(res);
+    set_body_json(r, 200, body);
+}
+
+void store_run_feed(struct db_job *job, PGconn *conn)
+{
+    const struct store_feed *in = job->arg;
+    struct db_result *r = &job->result;
+    /* Serve only up to the stable seq, so a poller that resumes after the
+     * last seq it saw can never miss one that commits later. */
+    PGresult *res = PQexec(conn, "SELECT paytrackr_stable_seq()::text");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return;
+    }
+    char stable[24];
+    snprintf(stable, sizeof stable, "%s", PQgetisnull(res, 0, 0) ? "0" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    char after[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, in->after);
+    snprintf(limit, sizeof limit, "%d", in->limit);
+    const char *params[3] = {after, stable, limit};
+    res = exec_params(conn,
+                      "SELECT " EVENT_COLUMNS " FROM payment_events "
+                      "WHERE seq > $1::bigint AND seq <= $2::bigint ORDER BY seq LIMIT $3::int",
+                      3, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(body, "data");
+    int n = PQntuples(res);
+    for (int i = 0; data && i < n; i++)
+        cJSON_AddItemToArray(data, event_from_row(res, i));
+    cJSON_AddItemToObject(body, "next_after", cJSON_CreateRaw(n ? PQgetvalue(res, n - 1, 0) : after));
+    PQclear(res);
+    set_body_json(r, 200, body);
+}
+
+/* ---- stats and ping ----------------------------------------------------- */
+
+void store_run_stats(struct db_job *job, PGconn *conn)
+{
+    struct db_result *r = &job->result;
+    PGresult *res = PQexec(conn, "SELECT currency, status, count(*)::text, sum(amount)::text "
+                                 "FROM payments WHERE deleted_at IS NULL "
+                                 "GROUP BY currency, status ORDER BY currency, status");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(body, "data");
+    for (int i = 0; data && i < PQntuples(res); i++) {
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddStringToObject(row, "currency", PQgetvalue(res, i, 0));
+        cJSON_AddStringToObject(row, "status", PQgetvalue(res, i, 1));
+        /* Sums can pass 2^53: written as exact integer text. */
+        cJSON_AddItemToObject(row, "count", cJSON_CreateRaw(PQgetvalue(res, i, 2)));
+        cJSON_AddItemToObject(row, "amount", cJSON_CreateRaw(PQgetvalue(res, i, 3)));
+        cJSON_AddItemToArray(data, row);
+    }
+    PQclear(res);
+    set_body_json(r, 200, body);
+}
+
+void store_run_ping(struct db_job *job, PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT 1");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(&job->result, conn, res);
+        return;
+    }
+    PQclear(res);
+    /* Expired idempotency keys go in small batches, piggybacked here. */
+    res = PQexec(conn, "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
+                       "idempotency_keys WHERE created_at < now() - interval '25 hours' LIMIT 500)");
+    PQclear(res);
+    job->result.status = 200;
+}

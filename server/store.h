@@ -1,0 +1,61 @@
+/*
+ * store.h - the payments SQL: one run function per operation.
+ *
+ * Owns: every query paytrackr makes for requests, and turning rows into
+ * the contract's JSON. Each store_run_* is a db_run_fn: it runs on a
+ * database worker thread with job->arg pointing at its input struct below,
+ * and leaves the answer (status, body, ETag, Location) in job->result.
+ *
+ * Every change is one transaction that updates `payments` first, then
+ * inserts its event and NOTIFYs 'paytrackr_events' with the seq: the order
+ * matters for paytrackr_stable_seq() (see the migration).
+ */
+#ifndef PT_STORE_H
+#define PT_STORE_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "payment.h"
+#include "query.h"
+
+#define STORE_NOTIFY_CHANNEL "paytrackr_events"
+
+struct store_create {
+    char caller[24];
+    char *idempotency_key;  /* owned; NULL without the header */
+    char request_hash[65];  /* SHA-256 of the canonical body */
+    pt_payment payment;     /* validated */
+};
+
+struct store_change {
+    char id[37];
+    int64_t if_match;       /* -1 when absent */
+    pt_payment patch;       /* PATCH: validated values */
+    unsigned changes;       /* PT_CHANGE_* bits; unused by delete */
+};
+
+struct store_get {
+    char id[37];
+};
+
+struct store_feed {
+    int64_t after;
+    int limit;
+};
+
+void store_run_create(struct db_job *job, PGconn *conn);  /* arg: store_create */
+void store_run_get(struct db_job *job, PGconn *conn);     /* arg: store_get */
+void store_run_list(struct db_job *job, PGconn *conn);    /* arg: list_query */
+void store_run_patch(struct db_job *job, PGconn *conn);   /* arg: store_change */
+void store_run_delete(struct db_job *job, PGconn *conn);  /* arg: store_change */
+void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_get */
+void store_run_feed(struct db_job *job, PGconn *conn);    /* arg: store_feed */
+void store_run_stats(struct db_job *job, PGconn *conn);   /* arg: unused */
+void store_run_ping(struct db_job *job, PGconn *conn);    /* arg: unused */
+
+void store_create_free(void *arg);
+void store_change_free(void *arg);
+void store_list_free(void *arg);
+
+#endif
