@@ -295,7 +295,10 @@ static void submit(struct http_req *rq, struct db_job *job, struct db_result *no
 static long long parse_if_match(struct http_req *rq)
 {
     char v[64];
-    if (http_custom_header(rq, "if-match:", v, sizeof v) <= 0)
+    int len = http_header(rq, WSI_TOKEN_HTTP_IF_MATCH, v, sizeof v);
+    if (len == -1 && lws_hdr_total_length(rq->wsi, WSI_TOKEN_HTTP_IF_MATCH) > 0)
+        return -2; /* too long to be one of ours */
+    if (len <= 0)
         return -1;
     const char *p = v;
     while (*p == ' ')
@@ -328,8 +331,7 @@ static bool json_content_type(struct http_req *rq)
 static int no_query_allowed(struct http_req *rq)
 {
     if (lws_hdr_total_length(rq->wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0) {
-        http_respond_error(rq, 400, "bad_request", "this endpoint takes no query parameters",
-                           NULL);
+        http_respond_error(rq, 400, "bad_request", "this endpoint takes no query parameters", NULL);
         return -1;
     }
     return 0;
@@ -359,8 +361,7 @@ static void handle_list(struct http_req *rq)
     char store[8192];
     int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
     if (n < 0) {
-        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters",
-                           NULL);
+        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
         return;
     }
     struct db_result now = {0};
@@ -442,8 +443,7 @@ static void handle_by_id(struct http_req *rq, enum api_route route, const char *
                                "If-Match must be an ETag such as \"3\"", NULL);
             return;
         }
-        submit(rq,
-               api_prepare_patch(id, if_match, rq->body ? rq->body : "", rq->body_len, &now),
+        submit(rq, api_prepare_patch(id, if_match, rq->body ? rq->body : "", rq->body_len, &now),
                &now);
         return;
     }
@@ -469,8 +469,7 @@ static void handle_by_id(struct http_req *rq, enum api_route route, const char *
     if (in)
         snprintf(in->id, sizeof in->id, "%s", id);
     if (route == ROUTE_PAYMENT)
-        http_header(rq, WSI_TOKEN_HTTP_IF_NONE_MATCH, rq->if_none_match,
-                    sizeof rq->if_none_match);
+        http_header(rq, WSI_TOKEN_HTTP_IF_NONE_MATCH, rq->if_none_match, sizeof rq->if_none_match);
     struct db_job *job =
         in ? new_job(route == ROUTE_PAYMENT ? store_run_get : store_run_payment_events, in, free)
            : NULL;

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -29,18 +30,13 @@ static char *read_small_file(const char *path, char *cause, size_t cause_len, co
     }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
-    while (buf) {
+    bool failed = buf == NULL;
+    while (!failed) {
         if (len + 1 >= cap) {
-            if (cap >= CONFIG_FILE_MAX) {
-                snprintf(cause, cause_len, "%s: %s is larger than 1 MiB", name, path);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            char *bigger = realloc(buf, cap * 2);
+            char *bigger = cap < CONFIG_FILE_MAX ? realloc(buf, cap * 2) : NULL;
             if (!bigger) {
-                free(buf);
-                buf = NULL;
+                snprintf(cause, cause_len, "%s: %s is unreadable or larger than 1 MiB", name, path);
+                failed = true;
                 break;
             }
             buf = bigger;
@@ -51,8 +47,11 @@ static char *read_small_file(const char *path, char *cause, size_t cause_len, co
         if (n == 0)
             break;
     }
-    if (buf && ferror(f)) {
+    if (!failed && ferror(f)) {
         snprintf(cause, cause_len, "%s: error reading %s", name, path);
+        failed = true;
+    }
+    if (failed) {
         free(buf);
         buf = NULL;
     }
@@ -103,8 +102,8 @@ static int copy_plain(const char *name, const char *fallback, char **out, char *
     return *out ? 0 : fail(cause, cause_len, name, "out of memory");
 }
 
-int config_parse_addr(const char *name, const char *value, char *host, size_t host_len,
-                      int *port, char *cause, size_t cause_len)
+int config_parse_addr(const char *name, const char *value, char *host, size_t host_len, int *port,
+                      char *cause, size_t cause_len)
 {
     const char *colon;
     size_t hlen;
@@ -235,11 +234,11 @@ int config_load_database(struct config *cfg, char *cause, size_t cause_len)
     if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0)
         return -1;
     if (copy_plain("PAYTRACKR_KEYVAULT_URL", NULL, &cfg->keyvault_url, cause, cause_len) < 0 ||
-        copy_plain("PAYTRACKR_KEYVAULT_SECRET", "postgres-connection-string",
-                   &cfg->keyvault_secret, cause, cause_len) < 0 ||
-        copy_plain("AZURE_CLIENT_ID", NULL, &cfg->azure_client_id, cause, cause_len) < 0 ||
-        copy_plain("PAYTRACKR_IMDS_ENDPOINT", "http://169.254.169.254", &cfg->imds_endpoint,
+        copy_plain("PAYTRACKR_KEYVAULT_SECRET", "postgres-connection-string", &cfg->keyvault_secret,
                    cause, cause_len) < 0 ||
+        copy_plain("AZURE_CLIENT_ID", NULL, &cfg->azure_client_id, cause, cause_len) < 0 ||
+        copy_plain("PAYTRACKR_IMDS_ENDPOINT", "http://169.254.169.254", &cfg->imds_endpoint, cause,
+                   cause_len) < 0 ||
         copy_plain("PAYTRACKR_DB_SSLROOTCERT", NULL, &cfg->db_sslrootcert, cause, cause_len) < 0)
         return -1;
     if (!cfg->database_url && !cfg->keyvault_url)
@@ -272,9 +271,8 @@ static int load_listen(struct config *cfg, char *cause, size_t cause_len)
                           sizeof cfg->listen_host, &cfg->listen_port, cause, cause_len) < 0)
         return -1;
     v = getenv("PAYTRACKR_ADMIN_LISTEN");
-    if (config_parse_addr("PAYTRACKR_ADMIN_LISTEN", v && *v ? v : "0.0.0.0:9090",
-                          cfg->admin_host, sizeof cfg->admin_host, &cfg->admin_port, cause,
-                          cause_len) < 0)
+    if (config_parse_addr("PAYTRACKR_ADMIN_LISTEN", v && *v ? v : "0.0.0.0:9090", cfg->admin_host,
+                          sizeof cfg->admin_host, &cfg->admin_port, cause, cause_len) < 0)
         return -1;
     if (cfg->listen_port == cfg->admin_port)
         return fail(cause, cause_len, "PAYTRACKR_ADMIN_LISTEN",

@@ -31,8 +31,8 @@ struct config {
     char admin_host[CONFIG_ADDR_MAX];
     int admin_port;
 
-    char *database_url;   /* owned; NULL when Key Vault supplies it */
-    char *keyvault_url;   /* owned */
+    char *database_url; /* owned; NULL when Key Vault supplies it */
+    char *keyvault_url; /* owned */
     char *keyvault_secret;
     char *azure_client_id;
     char *imds_endpoint;
@@ -78,8 +78,8 @@ void config_free(struct config *cfg);
 int config_secret(const char *name, char **out, char *cause, size_t cause_len);
 
 /* Parses "host:port" or "[v6]:port" for setting `name`. */
-int config_parse_addr(const char *name, const char *value, char *host, size_t host_len,
-                      int *port, char *cause, size_t cause_len);
+int config_parse_addr(const char *name, const char *value, char *host, size_t host_len, int *port,
+                      char *cause, size_t cause_len);
 
 /* Parses the PAYTRACKR_TOKENS list: "ROLE:SHA256HEX" entries separated by
  * commas or newlines. Returns 0 with an owned array, or -1 with cause. */

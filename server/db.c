@@ -4,6 +4,7 @@
 #include "db.h"
 
 #include <libwebsockets.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,8 +17,10 @@
 
 /* After a failed connection attempt, jobs fail fast for this long rather
  * than each waiting out its own connect timeout. */
-#define DB_BREAKER_MS 1000
+#define DB_BREAKER_MS        1000
 #define DB_CONNECT_TIMEOUT_S "3"
+/* A failing connection re-reads the secret at most this often. */
+#define DB_REFRESH_MIN_MS 15000
 
 struct db_pool {
     pthread_mutex_t lock;
@@ -30,8 +33,11 @@ struct db_pool {
     int connected;
     bool stopping;
 
-    char *conninfo;
+    char *conninfo; /* under lock: replaced when refreshed */
     char *sslrootcert;
+    db_refresh_fn refresh;
+    void *refresh_ctx;
+    long long last_refresh_ms; /* under lock */
     int size;
     int queue_max;
     struct lws_context *context;
@@ -84,8 +90,8 @@ void db_result_error(struct db_result *r, int status, const char *code, const ch
 void db_result_from_pg(struct db_result *r, PGconn *conn, PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(r->db_error, sizeof r->db_error, "%s%s%s", state ? state : "",
-             state ? ": " : "", PQerrorMessage(conn));
+    snprintf(r->db_error, sizeof r->db_error, "%s%s%s", state ? state : "", state ? ": " : "",
+             PQerrorMessage(conn));
     /* Strip libpq's trailing newline so the log line stays one line. */
     size_t n = strlen(r->db_error);
     while (n > 0 && (r->db_error[n - 1] == '\n' || r->db_error[n - 1] == '\r'))
@@ -111,12 +117,58 @@ static void ignore_notice(void *arg, const char *message)
     (void) message;
 }
 
-static PGconn *worker_connect(struct db_pool *pool)
+static void wipe_free(char *s)
 {
+    if (s) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
+/* Re-reads the connection string through the refresh hook, at most once
+ * per DB_REFRESH_MIN_MS across all workers. */
+static void maybe_refresh(struct db_pool *pool)
+{
+    if (!pool->refresh)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    long long now = now_ms();
+    bool due = pool->last_refresh_ms == 0 || now - pool->last_refresh_ms >= DB_REFRESH_MIN_MS;
+    if (due)
+        pool->last_refresh_ms = now;
+    pthread_mutex_unlock(&pool->lock);
+    if (!due)
+        return;
+    char *fresh = NULL, cause[512];
+    if (pool->refresh(pool->refresh_ctx, &fresh, cause, sizeof cause) < 0) {
+        log_msg(pool->log, LOG_ERROR, "reading the connection string failed: %s", cause);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    char *old = pool->conninfo;
+    pool->conninfo = fresh;
+    pthread_mutex_unlock(&pool->lock);
+    wipe_free(old);
+    log_msg(pool->log, LOG_INFO, "connection string re-read from Key Vault");
+}
+
+static char *conninfo_copy(struct db_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    char *copy = pool->conninfo ? strdup(pool->conninfo) : NULL;
+    pthread_mutex_unlock(&pool->lock);
+    return copy;
+}
+
+static PGconn *worker_connect_once(struct db_pool *pool)
+{
+    char *conninfo = conninfo_copy(pool);
+    if (!conninfo)
+        return NULL;
     const char *keys[8], *vals[8];
     int n = 0;
     keys[n] = "dbname";
-    vals[n++] = pool->conninfo;
+    vals[n++] = conninfo;
     keys[n] = "connect_timeout";
     vals[n++] = DB_CONNECT_TIMEOUT_S;
     keys[n] = "application_name";
@@ -135,6 +187,7 @@ static PGconn *worker_connect(struct db_pool *pool)
     keys[n] = NULL;
     vals[n] = NULL;
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    wipe_free(conninfo);
     if (conn && PQstatus(conn) == CONNECTION_OK) {
         PQsetNoticeProcessor(conn, ignore_notice, NULL);
         return conn;
@@ -145,6 +198,17 @@ static PGconn *worker_connect(struct db_pool *pool)
     log_msg(pool->log, LOG_WARN, "database connection failed: %s", msg);
     PQfinish(conn);
     return NULL;
+}
+
+/* Connects; when that fails (no connection string yet, or a password that
+ * was rotated), re-reads the connection string and tries once more. */
+static PGconn *worker_connect(struct db_pool *pool)
+{
+    PGconn *conn = worker_connect_once(pool);
+    if (conn || !pool->refresh)
+        return conn;
+    maybe_refresh(pool);
+    return worker_connect_once(pool);
 }
 
 /* Ensures the worker has a usable connection; NULL while the database is
@@ -201,8 +265,29 @@ static void finish_job(struct db_pool *pool, struct db_job *job)
     lws_cancel_service(pool->context);
 }
 
+/*
+ * An idle pool connection has nothing to read: nobody LISTENs on it. When
+ * it is readable, the server is telling us it closed it (a terminated
+ * backend, a shutdown: FATAL, then EOF), so the job gets a new connection
+ * instead of being lost to the dead one.
+ */
+static void drop_if_closed_by_server(struct db_pool *pool, PGconn **conn)
+{
+    if (!*conn || PQstatus(*conn) != CONNECTION_OK)
+        return;
+    struct pollfd pfd = {.fd = PQsocket(*conn), .events = POLLIN};
+    if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+        return;
+    PQfinish(*conn);
+    *conn = NULL;
+    pthread_mutex_lock(&pool->lock);
+    pool->connected--;
+    pthread_mutex_unlock(&pool->lock);
+}
+
 static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
 {
+    drop_if_closed_by_server(pool, conn);
     *conn = worker_ensure_conn(pool, *conn);
     if (!*conn) {
         db_result_error(&job->result, 503, "unavailable",
@@ -266,7 +351,9 @@ struct db_pool *db_pool_start(const struct db_pool_config *cfg)
         return NULL;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
-    pool->conninfo = strdup(cfg->conninfo);
+    pool->conninfo = cfg->conninfo ? strdup(cfg->conninfo) : NULL;
+    pool->refresh = cfg->refresh;
+    pool->refresh_ctx = cfg->refresh_ctx;
     pool->sslrootcert = cfg->sslrootcert ? strdup(cfg->sslrootcert) : NULL;
     pool->size = cfg->size;
     pool->queue_max = cfg->queue_max;
@@ -278,7 +365,8 @@ struct db_pool *db_pool_start(const struct db_pool_config *cfg)
     atomic_init(&pool->errors, 0);
     atomic_init(&pool->connects, 0);
     pool->threads = calloc((size_t) cfg->size, sizeof *pool->threads);
-    if (!pool->conninfo || (cfg->sslrootcert && !pool->sslrootcert) || !pool->threads) {
+    if ((cfg->conninfo && !pool->conninfo) || (cfg->sslrootcert && !pool->sslrootcert) ||
+        !pool->threads) {
         db_pool_stop(pool);
         return NULL;
     }
@@ -359,8 +447,7 @@ void db_pool_stop(struct db_pool *pool)
     pthread_mutex_unlock(&pool->lock);
     while (pending) {
         struct db_job *next = pending->next;
-        db_result_error(&pending->result, 503, "unavailable", "the server is shutting down",
-                        NULL);
+        db_result_error(&pending->result, 503, "unavailable", "the server is shutting down", NULL);
         finish_job(pool, pending);
         pending = next;
     }
@@ -368,7 +455,7 @@ void db_pool_stop(struct db_pool *pool)
         pthread_join(pool->threads[i], NULL);
     db_pool_drain(pool);
     free(pool->threads);
-    free(pool->conninfo);
+    wipe_free(pool->conninfo);
     free(pool->sslrootcert);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->lock);

@@ -27,11 +27,11 @@ struct lws_context;
  * HTTP and WebSocket callers. */
 struct db_result {
     int status;
-    char *body;        /* malloc'd JSON text, or NULL for no body */
-    char etag[32];     /* "" for none */
-    char location[96]; /* "" for none */
-    bool replayed;     /* an idempotent replay */
-    int retry_after;   /* seconds, 0 for none */
+    char *body;         /* malloc'd JSON text, or NULL for no body */
+    char etag[32];      /* "" for none */
+    char location[96];  /* "" for none */
+    bool replayed;      /* an idempotent replay */
+    int retry_after;    /* seconds, 0 for none */
     char db_error[256]; /* PostgreSQL's message when a query failed, for the log */
 };
 
@@ -45,20 +45,27 @@ typedef void (*db_done_fn)(struct db_job *job);
 struct db_job {
     db_run_fn run;
     db_done_fn done;
-    void *owner;          /* service-thread only: the waiting request */
-    void *arg;            /* the job's inputs, owned by the job */
+    void *owner; /* service-thread only: the waiting request */
+    void *arg;   /* the job's inputs, owned by the job */
     void (*free_arg)(void *arg);
     struct db_result result;
-    struct db_job *next;  /* queue link, owned by the pool */
+    struct db_job *next; /* queue link, owned by the pool */
 };
 
+/* Fetches a fresh connection string (Key Vault); called on a worker thread
+ * when there is none yet or connecting fails (a rotated password). Returns
+ * 0 with *out malloc'd, or -1 with cause. */
+typedef int (*db_refresh_fn)(void *ctx, char **out, char *cause, size_t cause_len);
+
 struct db_pool_config {
-    const char *conninfo;         /* libpq string or URI; copied */
-    const char *sslrootcert;      /* optional CA file; copied */
-    int size;                     /* worker threads = connections */
-    int queue_max;                /* jobs waiting beyond the busy workers */
-    bool migrate;                 /* apply migrations on first connect */
-    struct lws_context *context;  /* woken when a job finishes */
+    const char *conninfo;  /* libpq string or URI; copied; NULL: ask refresh */
+    db_refresh_fn refresh; /* optional */
+    void *refresh_ctx;
+    const char *sslrootcert;     /* optional CA file; copied */
+    int size;                    /* worker threads = connections */
+    int queue_max;               /* jobs waiting beyond the busy workers */
+    bool migrate;                /* apply migrations on first connect */
+    struct lws_context *context; /* woken when a job finishes */
     const struct logger *log;
 };
 
@@ -67,9 +74,9 @@ struct db_pool_stats {
     int busy;
     int queued;
     int connected;
-    uint64_t errors;       /* connection failures and failed queries */
+    uint64_t errors; /* connection failures and failed queries */
     uint64_t connects;
-    bool up;               /* the last connection attempt or query worked */
+    bool up; /* the last connection attempt or query worked */
 };
 
 struct db_pool;

@@ -21,8 +21,8 @@ static const struct {
     enum http_method method;
     const char *name;
 } method_tokens[] = {
-    {WSI_TOKEN_GET_URI, HTTP_GET, "GET"},         {WSI_TOKEN_POST_URI, HTTP_POST, "POST"},
-    {WSI_TOKEN_PATCH_URI, HTTP_PATCH, "PATCH"},   {WSI_TOKEN_PUT_URI, HTTP_PUT, "PUT"},
+    {WSI_TOKEN_GET_URI, HTTP_GET, "GET"},          {WSI_TOKEN_POST_URI, HTTP_POST, "POST"},
+    {WSI_TOKEN_PATCH_URI, HTTP_PATCH, "PATCH"},    {WSI_TOKEN_PUT_URI, HTTP_PUT, "PUT"},
     {WSI_TOKEN_DELETE_URI, HTTP_DELETE, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, HTTP_OPTIONS, "OPTIONS"},
     {WSI_TOKEN_HEAD_URI, HTTP_HEAD, "HEAD"},
 };
@@ -66,8 +66,8 @@ int http_query_args(struct http_req *rq, const char **keys, const char **values,
         if (n == max || used + (size_t) flen + 1 > cap)
             return -1;
         char *frag = store + used;
-        if (lws_hdr_copy_fragment(rq->wsi, frag, (int) (cap - used), WSI_TOKEN_HTTP_URI_ARGS,
-                                  i) < 0)
+        if (lws_hdr_copy_fragment(rq->wsi, frag, (int) (cap - used), WSI_TOKEN_HTTP_URI_ARGS, i) <
+            0)
             return -1;
         used += (size_t) flen + 1;
         char *eq = strchr(frag, '=');
@@ -85,8 +85,9 @@ static void request_id(struct http_req *rq)
     char given[72];
     int n = http_custom_header(rq, "x-request-id:", given, sizeof given);
     /* A caller's id is reused when it is short and plain (safe to log). */
-    if (n > 0 && n <= 64 && strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789-_.:") == (size_t) n) {
+    if (n > 0 && n <= 64 &&
+        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789-_.:") == (size_t) n) {
         memcpy(rq->request_id, given, (size_t) n + 1);
         return;
     }
@@ -172,8 +173,8 @@ void http_respond_result(struct http_req *rq, struct db_result *result)
     http_respond(rq, result->status, body);
 }
 
-static int add_header(struct http_req *rq, const char *name, const char *value,
-                      unsigned char **p, unsigned char *end)
+static int add_header(struct http_req *rq, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
 {
     return lws_add_http_header_by_name(rq->wsi, (const unsigned char *) name,
                                        (const unsigned char *) value, (int) strlen(value), p, end);
@@ -184,7 +185,6 @@ static int write_headers(struct http_req *rq)
     unsigned char buf[LWS_PRE + 2048];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
     struct lws *wsi = rq->wsi;
-    char num[32];
     if (lws_add_http_header_status(wsi, (unsigned int) rq->status, &p, end))
         return -1;
     if (rq->resp_body) {
@@ -210,6 +210,7 @@ static int write_headers(struct http_req *rq)
         add_header(rq, "www-authenticate:", "Bearer realm=\"paytrackr\"", &p, end))
         return -1;
     if (rq->retry_after) {
+        char num[32];
         snprintf(num, sizeof num, "%d", rq->retry_after);
         if (add_header(rq, "retry-after:", num, &p, end))
             return -1;
@@ -228,9 +229,12 @@ static void log_request(struct http_req *rq)
     snprintf(status, sizeof status, "%d", rq->status);
     snprintf(ms, sizeof ms, "%.3f", (double) dur / 1000.0);
     struct log_field fields[] = {
-        {"request_id", rq->request_id, 0}, {"method", rq->method_name, 0},
-        {"route", rq->route, 0},           {"path", rq->path, 0},
-        {"status", status, 1},             {"duration_ms", ms, 1},
+        {"request_id", rq->request_id, 0},
+        {"method", rq->method_name, 0},
+        {"route", rq->route, 0},
+        {"path", rq->path, 0},
+        {"status", status, 1},
+        {"duration_ms", ms, 1},
         {NULL, NULL, 0},
     };
     log_fields(&rq->srv->log, rq->status >= 500 ? LOG_WARN : LOG_INFO, "request", fields);
@@ -321,7 +325,7 @@ static int on_request(struct http_req *rq, const char *path, size_t len)
         return 0;
     }
     if (content_length > 0 && (rq->method == HTTP_POST || rq->method == HTTP_PATCH ||
-                                rq->method == HTTP_PUT || rq->method == HTTP_DELETE)) {
+                               rq->method == HTTP_PUT || rq->method == HTTP_DELETE)) {
         rq->phase = HTTP_READING;
         lws_set_timeout(rq->wsi, PENDING_TIMEOUT_HTTP_CONTENT, srv->cfg.request_timeout_seconds);
         return 0;

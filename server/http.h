@@ -32,11 +32,11 @@ enum http_method {
 };
 
 enum http_phase {
-    HTTP_IDLE,          /* between requests on a keep-alive connection */
-    HTTP_READING,       /* headers seen, body arriving */
-    HTTP_WAITING,       /* handed to the database */
-    HTTP_SEND_HEADERS,  /* answer known, headers not yet written */
-    HTTP_SEND_BODY,     /* headers written, body pending */
+    HTTP_IDLE,         /* between requests on a keep-alive connection */
+    HTTP_READING,      /* headers seen, body arriving */
+    HTTP_WAITING,      /* handed to the database */
+    HTTP_SEND_HEADERS, /* answer known, headers not yet written */
+    HTTP_SEND_BODY,    /* headers written, body pending */
 };
 
 /* One HTTP connection's per-session data (lws allocates it; one request at
@@ -51,18 +51,18 @@ struct http_req {
     enum http_method method;
     const char *method_name;
     char path[512];
-    const char *route;            /* template for logs and metrics */
+    const char *route; /* template for logs and metrics */
     char request_id[72];
     int64_t t_start_us;
 
-    char *body;                   /* request body, NUL-terminated */
+    char *body; /* request body, NUL-terminated */
     size_t body_len;
     bool body_too_large;
     struct auth_identity who;
     bool authenticated;
 
-    struct db_job *job;           /* the job this request waits for */
-    char if_none_match[128];      /* for a conditional GET */
+    struct db_job *job;      /* the job this request waits for */
+    char if_none_match[128]; /* for a conditional GET */
 
     /* the answer */
     int status;

@@ -14,8 +14,8 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct logger {
-    int json;  /* 1: JSON lines, 0: text */
-    int fd;    /* usually 2 */
+    int json; /* 1: JSON lines, 0: text */
+    int fd;   /* usually 2 */
 };
 
 /* A key/value pair for log_fields; `value` NULL ends the list. `raw` 1

@@ -6,6 +6,7 @@
  * (drain) and SIGINT (stop).
  */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netdb.h>
 #include <signal.h>
@@ -22,14 +23,15 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "keyvault.h"
 #include "log.h"
 #include "migrate.h"
 #include "server.h"
 #include "store.h"
 
-#define EXIT_CONFIG 2
+#define EXIT_CONFIG        2
 #define HEALTH_INTERVAL_US (2 * LWS_US_PER_SEC)
-#define DRAIN_CHECK_US (50 * LWS_USEC_PER_SEC / 1000)
+#define DRAIN_CHECK_US     (50 * LWS_USEC_PER_SEC / 1000)
 
 /* Signals are process-wide by nature: the handler only records which one
  * arrived and wakes the loop, which does the work. */
@@ -127,9 +129,37 @@ static void start_drain(struct server *srv)
     srv->draining = true;
     srv->drain_deadline_us = server_now_us() + (int64_t) srv->cfg.shutdown_grace_seconds * 1000000;
     log_msg(&srv->log, LOG_INFO, "SIGTERM: draining (grace %d s)", srv->cfg.shutdown_grace_seconds);
-    /* Close the listening sockets; open connections carry on. */
-    lws_context_deprecate(srv->context, NULL);
+    /* lws 4.1.6's lws_context_deprecate() reads the listen wsi after
+     * freeing it, so the listeners stay open: requests that still arrive
+     * get a quick 503 with Connection: close and Retry-After, and /readyz
+     * says not ready so the load balancer stops sending any. */
     lws_sul_schedule(srv->context, 0, &srv->sul_drain, drain_tick, 1);
+}
+
+/* ---- Key Vault ------------------------------------------------------------ */
+
+static void keyvault_settings(const struct config *cfg, kv_config *kv)
+{
+    kv_config_init(kv);
+    kv->vault_url = cfg->keyvault_url;
+    kv->secret_name = cfg->keyvault_secret;
+    kv->client_id = cfg->azure_client_id;
+    kv->imds_endpoint = cfg->imds_endpoint;
+}
+
+/* db_refresh_fn: runs on a worker thread, so blocking HTTP is fine. */
+static int refresh_from_keyvault(void *ctx, char **out, char *cause, size_t cause_len)
+{
+    char *secret = NULL;
+    if (kv_fetch_secret(ctx, &secret, cause, cause_len) < 0)
+        return -1;
+    *out = strdup(secret);
+    kv_secret_free(secret);
+    if (!*out) {
+        snprintf(cause, cause_len, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- serving ---------------------------------------------------------------- */
@@ -185,8 +215,8 @@ static int create_context(struct server *srv)
         return -1;
     srv->public_vhost = make_vhost(srv, "public", srv->cfg.listen_host, srv->cfg.listen_port,
                                    public_protocols, srv->cfg.tls_cert != NULL);
-    srv->admin_vhost = make_vhost(srv, "admin", srv->cfg.admin_host, srv->cfg.admin_port,
-                                  admin_protocols, false);
+    srv->admin_vhost =
+        make_vhost(srv, "admin", srv->cfg.admin_host, srv->cfg.admin_port, admin_protocols, false);
     return srv->public_vhost && srv->admin_vhost ? 0 : -1;
 }
 
@@ -234,17 +264,28 @@ static int serve(void)
     srv.log.json = srv.cfg.log_format == CONFIG_LOG_JSON;
     srv.log.fd = 2;
     make_boot_id(&srv);
-    if (!srv.cfg.database_url) {
-        fprintf(stderr, "paytrackr-server: PAYTRACKR_KEYVAULT_URL: Key Vault is not "
-                        "supported in this build; set PAYTRACKR_DATABASE_URL\n");
-        config_free(&srv.cfg);
-        return EXIT_CONFIG;
+    kv_config kv;
+    kv_config_init(&kv);
+    bool from_keyvault = !srv.cfg.database_url;
+    if (from_keyvault) {
+        keyvault_settings(&srv.cfg, &kv);
+        if (kv_config_check(&kv, cause, sizeof cause) < 0) {
+            fprintf(stderr, "paytrackr-server: %s\n", cause);
+            config_free(&srv.cfg);
+            return EXIT_CONFIG;
+        }
+        /* Read before serving; if Key Vault is not reachable yet, the pool
+         * keeps asking (requests get 503 meanwhile). */
+        if (kv_fetch_secret(&kv, &srv.cfg.database_url, cause, sizeof cause) < 0) {
+            log_msg(&srv.log, LOG_ERROR, "Key Vault: %s", cause);
+            srv.cfg.database_url = NULL;
+        }
     }
     if (create_context(&srv) < 0) {
-        fprintf(stderr, "paytrackr-server: PAYTRACKR_LISTEN: cannot listen on %s:%d or "
-                        "PAYTRACKR_ADMIN_LISTEN %s:%d (address in use or not local?)\n",
-                srv.cfg.listen_host, srv.cfg.listen_port, srv.cfg.admin_host,
-                srv.cfg.admin_port);
+        fprintf(stderr,
+                "paytrackr-server: PAYTRACKR_LISTEN: cannot listen on %s:%d or "
+                "PAYTRACKR_ADMIN_LISTEN %s:%d (address in use or not local?)\n",
+                srv.cfg.listen_host, srv.cfg.listen_port, srv.cfg.admin_host, srv.cfg.admin_port);
         if (srv.context)
             lws_context_destroy(srv.context);
         config_free(&srv.cfg);
@@ -252,6 +293,8 @@ static int serve(void)
     }
     struct db_pool_config pc = {
         .conninfo = srv.cfg.database_url,
+        .refresh = from_keyvault ? refresh_from_keyvault : NULL,
+        .refresh_ctx = &kv,
         .sslrootcert = srv.cfg.db_sslrootcert,
         .size = srv.cfg.db_pool_size,
         .queue_max = srv.cfg.db_queue_size,
@@ -271,15 +314,18 @@ static int serve(void)
     snprintf(port, sizeof port, "%d", srv.cfg.listen_port);
     snprintf(admin, sizeof admin, "%d", srv.cfg.admin_port);
     struct log_field fields[] = {
-        {"listen", srv.cfg.listen_host, 0}, {"port", port, 1},
-        {"admin_port", admin, 1},           {"tls", srv.cfg.tls_cert ? "true" : "false", 1},
+        {"listen", srv.cfg.listen_host, 0},
+        {"port", port, 1},
+        {"admin_port", admin, 1},
+        {"tls", srv.cfg.tls_cert ? "true" : "false", 1},
         {"auth", srv.cfg.auth == CONFIG_AUTH_OFF ? "off" : "required", 0},
         {NULL, NULL, 0},
     };
     log_fields(&srv.log, LOG_INFO, "listening", fields);
     if (srv.cfg.auth == CONFIG_AUTH_OFF)
-        log_msg(&srv.log, LOG_WARN, "PAYTRACKR_AUTH=off: every caller is an operator; "
-                                    "for local development only");
+        log_msg(&srv.log, LOG_WARN,
+                "PAYTRACKR_AUTH=off: every caller is an operator; "
+                "for local development only");
     health_tick(&srv.sul_health);
     while (!srv.stop) {
         if (lws_service(srv.context, 0) < 0)
@@ -311,11 +357,24 @@ static int cmd_migrate(void)
     const char *fmt = getenv("PAYTRACKR_LOG_FORMAT");
     if (fmt && strcmp(fmt, "text") == 0)
         lg.json = 0;
-    if (config_load_database(&cfg, cause, sizeof cause) < 0 || !cfg.database_url) {
-        fprintf(stderr, "paytrackr-server: %s\n",
-                cause[0] ? cause : "PAYTRACKR_DATABASE_URL: not set");
+    if (config_load_database(&cfg, cause, sizeof cause) < 0) {
+        fprintf(stderr, "paytrackr-server: %s\n", cause);
         config_free(&cfg);
         return EXIT_CONFIG;
+    }
+    if (!cfg.database_url) {
+        kv_config kv;
+        keyvault_settings(&cfg, &kv);
+        if (kv_config_check(&kv, cause, sizeof cause) < 0) {
+            fprintf(stderr, "paytrackr-server: %s\n", cause);
+            config_free(&cfg);
+            return EXIT_CONFIG;
+        }
+        if (kv_fetch_secret(&kv, &cfg.database_url, cause, sizeof cause) < 0) {
+            fprintf(stderr, "paytrackr-server: migrate: Key Vault: %s\n", cause);
+            config_free(&cfg);
+            return 1;
+        }
     }
     /* An init container may start before the database accepts
      * connections: retry for up to a minute. */
@@ -350,8 +409,8 @@ static int cmd_healthcheck(void)
     char host[CONFIG_ADDR_MAX], cause[256];
     int port;
     const char *v = getenv("PAYTRACKR_ADMIN_LISTEN");
-    if (config_parse_addr("PAYTRACKR_ADMIN_LISTEN", v && *v ? v : "0.0.0.0:9090", host,
-                          sizeof host, &port, cause, sizeof cause) < 0) {
+    if (config_parse_addr("PAYTRACKR_ADMIN_LISTEN", v && *v ? v : "0.0.0.0:9090", host, sizeof host,
+                          &port, cause, sizeof cause) < 0) {
         fprintf(stderr, "paytrackr-server: %s\n", cause);
         return EXIT_CONFIG;
     }
@@ -359,8 +418,8 @@ static int cmd_healthcheck(void)
         snprintf(host, sizeof host, "127.0.0.1");
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
     struct addrinfo *ai = NULL;
     if (getaddrinfo(host, portstr, &hints, &ai) != 0)
         return 1;
@@ -402,6 +461,8 @@ static int cmd_hash_token(void)
 
 int main(int argc, char **argv)
 {
+    /* libcurl's global state, once, before any thread exists. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *cmd = argc > 1 ? argv[1] : "serve";
     if (strcmp(cmd, "serve") == 0)
         return serve();

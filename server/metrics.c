@@ -138,8 +138,8 @@ char *metrics_render(const struct metrics *m, const struct db_pool_stats *pool, 
          "# TYPE paytrackr_db_errors_total counter\npaytrackr_db_errors_total %llu\n"
          "# HELP paytrackr_db_connects_total Connections opened.\n"
          "# TYPE paytrackr_db_connects_total counter\npaytrackr_db_connects_total %llu\n",
-         pool->size, pool->connected, pool->busy, pool->queued,
-         (unsigned long long) pool->errors, (unsigned long long) pool->connects);
+         pool->size, pool->connected, pool->busy, pool->queued, (unsigned long long) pool->errors,
+         (unsigned long long) pool->connects);
     outf(&o,
          "# HELP paytrackr_ready 1 when the server reports ready.\n"
          "# TYPE paytrackr_ready gauge\npaytrackr_ready %d\n"

@@ -12,11 +12,11 @@
 #include <stdint.h>
 
 #define METRICS_MAX_SERIES 96
-#define METRICS_BUCKETS 13
+#define METRICS_BUCKETS    13
 
 struct metrics_series {
-    const char *route;   /* route template, static string */
-    const char *method;  /* static string */
+    const char *route;  /* route template, static string */
+    const char *method; /* static string */
     int status;
     uint64_t count;
     uint64_t buckets[METRICS_BUCKETS]; /* cumulative at render time */
@@ -26,7 +26,7 @@ struct metrics_series {
 struct metrics {
     struct metrics_series series[METRICS_MAX_SERIES];
     int series_count;
-    uint64_t dropped;  /* observations beyond METRICS_MAX_SERIES */
+    uint64_t dropped; /* observations beyond METRICS_MAX_SERIES */
     uint64_t ws_connections;
     uint64_t ws_messages_out;
     uint64_t ws_slow_closed;

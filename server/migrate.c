@@ -56,9 +56,9 @@ static int apply_one(PGconn *conn, const struct embedded_file *f, char *cause, s
         return -1;
     if (exec_ok(conn, f->text, cause, cause_len) < 0)
         goto rollback;
-    PGresult *res = PQexecParams(conn,
-                                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                 2, NULL, params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
+                     params, NULL, NULL, 0);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
         snprintf(cause, cause_len, "%s", PQerrorMessage(conn));

@@ -21,8 +21,7 @@ static int bad(pt_problem *p, const char *field, const char *fmt, const char *ar
     snprintf(p->field, sizeof p->field, "%s", field);
     const char *mark = strstr(fmt, "%s");
     if (mark)
-        snprintf(p->message, sizeof p->message, "%.*s%s%s", (int) (mark - fmt), fmt, arg,
-                 mark + 2);
+        snprintf(p->message, sizeof p->message, "%.*s%s%s", (int) (mark - fmt), fmt, arg, mark + 2);
     else
         snprintf(p->message, sizeof p->message, "%s", fmt);
     return -1;
@@ -157,8 +156,10 @@ static int parse_one(struct list_query *q, const char *key, const char *v, pt_pr
     if (strcmp(key, "status") == 0) {
         pt_status st;
         if (!pt_status_parse(v, &st))
-            return bad(p, key, "status must be one of pending, settled, failed, cancelled, "
-                               "refunded%s", "");
+            return bad(p, key,
+                       "status must be one of pending, settled, failed, cancelled, "
+                       "refunded%s",
+                       "");
         return set_string(&q->status, key, v, p);
     }
     if (strcmp(key, "method") == 0) {
@@ -196,7 +197,8 @@ static int parse_one(struct list_query *q, const char *key, const char *v, pt_pr
         if (!query_valid_time(v))
             return bad(p, key, "%s must be an RFC 3339 date-time such as 2026-11-24T12:00:00Z",
                        key);
-        snprintf(strcmp(key, "created_gte") == 0 ? q->created_gte : q->created_lt, QUERY_TIME_MAX, "%s", v);
+        snprintf(strcmp(key, "created_gte") == 0 ? q->created_gte : q->created_lt, QUERY_TIME_MAX,
+                 "%s", v);
         return 0;
     }
     if (strcmp(key, "order") == 0) {
@@ -222,8 +224,8 @@ static int parse_one(struct list_query *q, const char *key, const char *v, pt_pr
 }
 
 static const char *const known_keys[] = {
-    "status", "currency", "payer", "payee", "method", "q", "min_amount", "max_amount",
-    "created_gte", "created_lt", "order", "limit", "cursor",
+    "status",     "currency",    "payer",      "payee", "method", "q",      "min_amount",
+    "max_amount", "created_gte", "created_lt", "order", "limit",  "cursor",
 };
 
 int query_parse(const char *const *keys, const char *const *values, int n, struct list_query *out,
@@ -257,8 +259,7 @@ int query_parse(const char *const *keys, const char *const *values, int n, struc
         return bad(problem, "min_amount", "min_amount must not exceed max_amount%s", "");
     /* The cursor is decoded last: it must match the order chosen. */
     if (cursor && query_cursor_decode(cursor, out) < 0)
-        return bad(problem, "cursor", "cursor is not one this server issued for this order%s",
-                   "");
+        return bad(problem, "cursor", "cursor is not one this server issued for this order%s", "");
     return 0;
 }
 
@@ -303,28 +304,40 @@ static int b64_value(char c)
     return p ? (int) (p - b64url) : -1;
 }
 
+/* Decodes unpadded base64url into `out` (cap bytes incl. NUL); returns the
+ * decoded length or -1. */
+static int b64url_decode(const char *text, char *out, size_t cap)
+{
+    size_t w = 0;
+    unsigned bits = 0;
+    int nbits = 0;
+    for (const char *c = text; *c; c++) {
+        int v = b64_value(*c);
+        if (v < 0)
+            return -1;
+        bits = (bits << 6 | (unsigned) v) & 0xffffff;
+        nbits += 6;
+        if (nbits >= 8) {
+            nbits -= 8;
+            if (w + 1 >= cap)
+                return -1;
+            out[w++] = (char) ((bits >> nbits) & 0xff);
+        }
+    }
+    out[w] = '\0';
+    return (int) w;
+}
+
 int query_cursor_decode(const char *text, struct list_query *q)
 {
     size_t len = strlen(text);
     if (len == 0 || len > 160 || len % 4 == 1)
         return -1;
     char plain[128];
-    size_t w = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4] = {0, 0, 0, 0};
-        size_t chunk = len - i < 4 ? len - i : 4;
-        for (size_t k = 0; k < chunk; k++)
-            if ((v[k] = b64_value(text[i + k])) < 0)
-                return -1;
-        unsigned bits = (unsigned) (v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-        size_t bytes = chunk - 1;
-        for (size_t k = 0; k < bytes; k++) {
-            if (w + 1 >= sizeof plain)
-                return -1;
-            plain[w++] = (char) ((bits >> (16 - 8 * k)) & 0xff);
-        }
-    }
-    plain[w] = '\0';
+    int decoded = b64url_decode(text, plain, sizeof plain);
+    if (decoded < 0)
+        return -1;
+    size_t w = (size_t) decoded;
     if (strlen(plain) != w)
         return -1;
     /* "1|a|2026-11-24T12:00:00.123000Z|uuid" */

@@ -15,23 +15,23 @@
 #include "validate.h"
 
 #define QUERY_LIMIT_DEFAULT 50
-#define QUERY_LIMIT_MAX 500
-#define QUERY_TIME_MAX 40
+#define QUERY_LIMIT_MAX     500
+#define QUERY_TIME_MAX      40
 
 struct list_query {
-    char *status;     /* each filter NULL when absent; owned */
+    char *status; /* each filter NULL when absent; owned */
     char *currency;
     char *payer;
     char *payee;
     char *method;
-    char *q_pattern;  /* LIKE pattern: lower-cased, wildcards escaped, wrapped in % */
+    char *q_pattern; /* LIKE pattern: lower-cased, wildcards escaped, wrapped in % */
     bool has_min, has_max;
     int64_t min_amount, max_amount;
     char created_gte[QUERY_TIME_MAX]; /* RFC 3339 text, "" when absent */
     char created_lt[QUERY_TIME_MAX];
-    bool asc;         /* order=created_at.asc */
+    bool asc; /* order=created_at.asc */
     int limit;
-    bool has_cursor;  /* position after which the page starts */
+    bool has_cursor; /* position after which the page starts */
     char cursor_time[QUERY_TIME_MAX];
     char cursor_id[37];
 };

@@ -28,13 +28,13 @@ struct server {
     struct db_pool *pool;
     struct metrics metrics;
 
-    char boot_id[9];            /* random per process: request ids are unique */
+    char boot_id[9]; /* random per process: request ids are unique */
     uint64_t request_counter;
-    struct http_req *requests;  /* open HTTP connections, for draining */
+    struct http_req *requests; /* open HTTP connections, for draining */
     int open_requests;
 
-    bool draining;              /* SIGTERM seen: finish and leave */
-    bool stop;                  /* leave the service loop now */
+    bool draining; /* SIGTERM seen: finish and leave */
+    bool stop;     /* leave the service loop now */
     int exit_code;
     int64_t drain_deadline_us;
 

@@ -16,9 +16,9 @@
 /* Columns of a payment, in the order row_to_payment() reads them.
  * Timestamps are rendered in UTC with milliseconds, as the contract shows. */
 #define TS_FMT "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
-#define PAYMENT_COLUMNS                                                                          \
-    "id::text, amount, currency, payer, payee, reference, description, method, status, "       \
-    "metadata::text, version, to_char(created_at AT TIME ZONE 'UTC', " TS_FMT "), "             \
+#define PAYMENT_COLUMNS                                                                  \
+    "id::text, amount, currency, payer, payee, reference, description, method, status, " \
+    "metadata::text, version, to_char(created_at AT TIME ZONE 'UTC', " TS_FMT "), "      \
     "to_char(updated_at AT TIME ZONE 'UTC', " TS_FMT ")"
 #define PAYMENT_NCOLS 13
 /* The cursor key, with microseconds so keyset comparisons are exact. */
@@ -293,8 +293,8 @@ static int idempotency_store(PGconn *conn, const struct store_create *in, struct
 {
     char status[8];
     snprintf(status, sizeof status, "%d", r->status);
-    const char *params[7] = {in->caller, in->idempotency_key, in->request_hash, status, r->body,
-                             r->location, r->etag};
+    const char *params[7] = {in->caller, in->idempotency_key, in->request_hash, status,
+                             r->body,    r->location,         r->etag};
     /* An expired row for the same key is replaced. */
     PGresult *res = exec_params(
         conn,
@@ -311,8 +311,7 @@ static int idempotency_store(PGconn *conn, const struct store_create *in, struct
     return 0;
 }
 
-static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out,
-                          struct db_result *r)
+static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, struct db_result *r)
 {
     char amount[24];
     snprintf(amount, sizeof amount, "%" PRId64, in->amount);
@@ -396,16 +395,16 @@ static void not_found(struct db_result *r)
 
 /* Loads one live payment, optionally locking it. Returns 1 found, 0 not
  * found (404 set), -1 failed (result set). */
-static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p,
-                        struct db_result *r)
+static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, struct db_result *r)
 {
     const char *params[1] = {id};
-    PGresult *res = exec_params(conn,
-                                lock ? "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
-                                       "AND deleted_at IS NULL FOR UPDATE"
-                                     : "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
-                                       "AND deleted_at IS NULL",
-                                1, params);
+    PGresult *res =
+        exec_params(conn,
+                    lock ? "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
+                           "AND deleted_at IS NULL FOR UPDATE"
+                         : "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
+                           "AND deleted_at IS NULL",
+                    1, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return -1;
@@ -439,16 +438,15 @@ static int check_if_match(const struct store_change *in, const pt_payment *p, st
 {
     if (in->if_match >= 0 && in->if_match != p->version) {
         char msg[128];
-        snprintf(msg, sizeof msg, "the payment is at version %" PRId64 ", not %" PRId64,
-                 p->version, in->if_match);
+        snprintf(msg, sizeof msg, "the payment is at version %" PRId64 ", not %" PRId64, p->version,
+                 in->if_match);
         db_result_error(r, 412, "version_mismatch", msg, NULL);
         return -1;
     }
     return 0;
 }
 
-static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out,
-                          struct db_result *r)
+static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out, struct db_result *r)
 {
     char amount[24];
     snprintf(amount, sizeof amount, "%" PRId64, np->amount);
@@ -457,11 +455,16 @@ static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out,
         db_result_error(r, 500, "internal", "out of memory", NULL);
         return -1;
     }
-    const char *params[10] = {np->id,          amount,
-                              np->currency,    np->payer,
-                              np->payee,       np->reference,
-                              np->description, pt_method_name(np->method),
-                              pt_status_name(np->status), meta};
+    const char *params[10] = {np->id,
+                              amount,
+                              np->currency,
+                              np->payer,
+                              np->payee,
+                              np->reference,
+                              np->description,
+                              pt_method_name(np->method),
+                              pt_status_name(np->status),
+                              meta};
     PGresult *res = exec_params(
         conn,
         "UPDATE payments SET amount = $2::bigint, currency = $3, payer = $4, payee = $5, "
@@ -573,18 +576,18 @@ void store_change_free(void *arg)
 /* Every filter is a parameter that is NULL when unused: one fixed SQL text
  * per order, and the planner folds the unused conditions away (unnamed
  * statements are planned with their actual values). */
-#define LIST_WHERE                                                                               \
-    "WHERE deleted_at IS NULL "                                                                  \
-    "AND ($1::text IS NULL OR status = $1) "                                                     \
-    "AND ($2::text IS NULL OR currency = $2) "                                                   \
-    "AND ($3::text IS NULL OR payer = $3) "                                                      \
-    "AND ($4::text IS NULL OR payee = $4) "                                                      \
-    "AND ($5::text IS NULL OR method = $5) "                                                     \
-    "AND ($6::text IS NULL OR lower(payer || chr(1) || payee || chr(1) || "                     \
-    "coalesce(reference, '')) LIKE lower($6)) "                                                  \
-    "AND ($7::bigint IS NULL OR amount >= $7) "                                                  \
-    "AND ($8::bigint IS NULL OR amount <= $8) "                                                  \
-    "AND ($9::timestamptz IS NULL OR created_at >= $9) "                                         \
+#define LIST_WHERE                                                          \
+    "WHERE deleted_at IS NULL "                                             \
+    "AND ($1::text IS NULL OR status = $1) "                                \
+    "AND ($2::text IS NULL OR currency = $2) "                              \
+    "AND ($3::text IS NULL OR payer = $3) "                                 \
+    "AND ($4::text IS NULL OR payee = $4) "                                 \
+    "AND ($5::text IS NULL OR method = $5) "                                \
+    "AND ($6::text IS NULL OR lower(payer || chr(1) || payee || chr(1) || " \
+    "coalesce(reference, '')) LIKE lower($6)) "                             \
+    "AND ($7::bigint IS NULL OR amount >= $7) "                             \
+    "AND ($8::bigint IS NULL OR amount <= $8) "                             \
+    "AND ($9::timestamptz IS NULL OR created_at >= $9) "                    \
     "AND ($10::timestamptz IS NULL OR created_at < $10) "
 
 static const char list_desc_sql[] =
@@ -678,8 +681,7 @@ static cJSON *event_from_row(PGresult *res, int row)
     return ev;
 }
 
-#define EVENT_COLUMNS                                                                            \
-    "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text"
+#define EVENT_COLUMNS "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text"
 
 void store_run_payment_events(struct db_job *job, PGconn *conn)
 {
@@ -688,7 +690,7 @@ void store_run_payment_events(struct db_job *job, PGconn *conn)
     const char *params[1] = {in->id};
     PGresult *res = exec_params(conn,
                                 "SELECT " EVENT_COLUMNS " FROM payment_events "
-                                "WHERE payment_id = $1::uuid ORDER BY seq",
+                                "WHERE payment_id = $1::uuid ORDER BY payment_events.seq",
                                 1, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
@@ -727,7 +729,8 @@ void store_run_feed(struct db_job *job, PGconn *conn)
     const char *params[3] = {after, stable, limit};
     res = exec_params(conn,
                       "SELECT " EVENT_COLUMNS " FROM payment_events "
-                      "WHERE seq > $1::bigint AND seq <= $2::bigint ORDER BY seq LIMIT $3::int",
+                      "WHERE seq > $1::bigint AND seq <= $2::bigint "
+                      "ORDER BY payment_events.seq LIMIT $3::int",
                       3, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
@@ -738,7 +741,8 @@ void store_run_feed(struct db_job *job, PGconn *conn)
     int n = PQntuples(res);
     for (int i = 0; data && i < n; i++)
         cJSON_AddItemToArray(data, event_from_row(res, i));
-    cJSON_AddItemToObject(body, "next_after", cJSON_CreateRaw(n ? PQgetvalue(res, n - 1, 0) : after));
+    cJSON_AddItemToObject(body, "next_after",
+                          cJSON_CreateRaw(n ? PQgetvalue(res, n - 1, 0) : after));
     PQclear(res);
     set_body_json(r, 200, body);
 }
@@ -779,8 +783,9 @@ void store_run_ping(struct db_job *job, PGconn *conn)
     }
     PQclear(res);
     /* Expired idempotency keys go in small batches, piggybacked here. */
-    res = PQexec(conn, "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
-                       "idempotency_keys WHERE created_at < now() - interval '25 hours' LIMIT 500)");
+    res =
+        PQexec(conn, "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
+                     "idempotency_keys WHERE created_at < now() - interval '25 hours' LIMIT 500)");
     PQclear(res);
     job->result.status = 200;
 }

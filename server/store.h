@@ -23,16 +23,16 @@
 
 struct store_create {
     char caller[24];
-    char *idempotency_key;  /* owned; NULL without the header */
-    char request_hash[65];  /* SHA-256 of the canonical body */
-    pt_payment payment;     /* validated */
+    char *idempotency_key; /* owned; NULL without the header */
+    char request_hash[65]; /* SHA-256 of the canonical body */
+    pt_payment payment;    /* validated */
 };
 
 struct store_change {
     char id[37];
-    int64_t if_match;       /* -1 when absent */
-    pt_payment patch;       /* PATCH: validated values */
-    unsigned changes;       /* PT_CHANGE_* bits; unused by delete */
+    int64_t if_match; /* -1 when absent */
+    pt_payment patch; /* PATCH: validated values */
+    unsigned changes; /* PT_CHANGE_* bits; unused by delete */
 };
 
 struct store_get {
@@ -44,15 +44,15 @@ struct store_feed {
     int limit;
 };
 
-void store_run_create(struct db_job *job, PGconn *conn);  /* arg: store_create */
-void store_run_get(struct db_job *job, PGconn *conn);     /* arg: store_get */
-void store_run_list(struct db_job *job, PGconn *conn);    /* arg: list_query */
-void store_run_patch(struct db_job *job, PGconn *conn);   /* arg: store_change */
-void store_run_delete(struct db_job *job, PGconn *conn);  /* arg: store_change */
+void store_run_create(struct db_job *job, PGconn *conn);         /* arg: store_create */
+void store_run_get(struct db_job *job, PGconn *conn);            /* arg: store_get */
+void store_run_list(struct db_job *job, PGconn *conn);           /* arg: list_query */
+void store_run_patch(struct db_job *job, PGconn *conn);          /* arg: store_change */
+void store_run_delete(struct db_job *job, PGconn *conn);         /* arg: store_change */
 void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_get */
-void store_run_feed(struct db_job *job, PGconn *conn);    /* arg: store_feed */
-void store_run_stats(struct db_job *job, PGconn *conn);   /* arg: unused */
-void store_run_ping(struct db_job *job, PGconn *conn);    /* arg: unused */
+void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_feed */
+void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: unused */
+void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
 
 void store_create_free(void *arg);
 void store_change_free(void *arg);
