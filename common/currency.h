@@ -11,9 +11,9 @@
 #include <stddef.h>
 
 typedef struct pt_currency {
-    const char *code;     /* upper-case three-letter code, e.g. "EUR" */
-    int exponent;         /* minor-unit exponent: 0..4 */
-    const char *name;     /* English name, for display */
+    const char *code; /* upper-case three-letter code, e.g. "EUR" */
+    int exponent;     /* minor-unit exponent: 0..4 */
+    const char *name; /* English name, for display */
 } pt_currency;
 
 /* The currency with this exact code (upper case, three letters), or NULL

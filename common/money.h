@@ -16,11 +16,11 @@
 
 typedef enum pt_money_err {
     PT_MONEY_OK = 0,
-    PT_MONEY_EMPTY,        /* nothing but white space */
-    PT_MONEY_SYNTAX,       /* not digits with optional grouping and one '.' */
-    PT_MONEY_NEGATIVE,     /* a leading '-' */
-    PT_MONEY_TOO_PRECISE,  /* more decimals than the currency's exponent */
-    PT_MONEY_OVERFLOW,     /* does not fit in int64 */
+    PT_MONEY_EMPTY,       /* nothing but white space */
+    PT_MONEY_SYNTAX,      /* not digits with optional grouping and one '.' */
+    PT_MONEY_NEGATIVE,    /* a leading '-' */
+    PT_MONEY_TOO_PRECISE, /* more decimals than the currency's exponent */
+    PT_MONEY_OVERFLOW,    /* does not fit in int64 */
 } pt_money_err;
 
 /*

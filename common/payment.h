@@ -10,14 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PT_ID_LEN           36   /* canonical UUID text */
-#define PT_NAME_MAX         200  /* payer, payee: code points */
-#define PT_REFERENCE_MAX    100
-#define PT_DESCRIPTION_MAX  1000
-#define PT_METADATA_MAX_KEYS 20
-#define PT_METADATA_KEY_MAX 40
+#define PT_ID_LEN             36  /* canonical UUID text */
+#define PT_NAME_MAX           200 /* payer, payee: code points */
+#define PT_REFERENCE_MAX      100
+#define PT_DESCRIPTION_MAX    1000
+#define PT_METADATA_MAX_KEYS  20
+#define PT_METADATA_KEY_MAX   40
 #define PT_METADATA_VALUE_MAX 500
-#define PT_TIME_LEN         24   /* "2026-11-24T12:00:00.123Z" */
+#define PT_TIME_LEN           24 /* "2026-11-24T12:00:00.123Z" */
 
 typedef enum pt_method {
     PT_METHOD_CARD,
@@ -50,7 +50,7 @@ typedef struct pt_meta_entry {
  */
 typedef struct pt_payment {
     char id[PT_ID_LEN + 1];
-    int64_t amount;               /* minor units, 1..PT_AMOUNT_MAX */
+    int64_t amount; /* minor units, 1..PT_AMOUNT_MAX */
     char currency[4];
     char *payer;
     char *payee;
@@ -58,7 +58,7 @@ typedef struct pt_payment {
     char *description;
     pt_method method;
     pt_status status;
-    pt_meta_entry *metadata;      /* metadata_count entries, in input order */
+    pt_meta_entry *metadata; /* metadata_count entries, in input order */
     int metadata_count;
     int64_t version;
     char created_at[PT_TIME_LEN + 8];

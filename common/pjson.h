@@ -14,7 +14,9 @@
 #include "payment.h"
 
 /* A new cJSON object for the payment (caller owns, cJSON_Delete), or NULL
- * on allocation failure. reference/description NULL become JSON null. */
+ * on allocation failure. reference/description NULL become JSON null.
+ * amount and version are cJSON_Raw items (exact digits), so cJSON_IsNumber
+ * is false for them: read them back with pt_json_get_int64. */
 cJSON *pt_payment_to_json(const pt_payment *p);
 
 /*

@@ -15,8 +15,9 @@
 #include "payment.h"
 
 /* What went wrong with a request. `code` is a contract error code
- * ("validation_failed", "malformed_json"); `field` is "" when the problem
- * is not one field's. */
+ * ("validation_failed", "malformed_json", "invalid_transition"), or
+ * "internal" when memory ran out (not the client's fault: answer 500);
+ * `field` is "" when the problem is not one field's. */
 typedef struct pt_problem {
     const char *code;
     char field[64];
@@ -40,11 +41,11 @@ enum {
     PT_CHANGE_CURRENCY = 1 << 1,
     PT_CHANGE_PAYER = 1 << 2,
     PT_CHANGE_PAYEE = 1 << 3,
-    PT_CHANGE_REFERENCE = 1 << 4,     /* value may be NULL: cleared */
-    PT_CHANGE_DESCRIPTION = 1 << 5,   /* value may be NULL: cleared */
+    PT_CHANGE_REFERENCE = 1 << 4,   /* value may be NULL: cleared */
+    PT_CHANGE_DESCRIPTION = 1 << 5, /* value may be NULL: cleared */
     PT_CHANGE_METHOD = 1 << 6,
     PT_CHANGE_STATUS = 1 << 7,
-    PT_CHANGE_METADATA = 1 << 8,      /* replaces the whole object */
+    PT_CHANGE_METADATA = 1 << 8, /* replaces the whole object */
 };
 
 /*
@@ -52,8 +53,10 @@ enum {
  * bytes) into a cJSON tree. Rejects, with code "malformed_json": invalid
  * UTF-8, syntax errors, truncation, trailing garbage, duplicate keys,
  * "\u0000" escapes, nesting deeper than 32, and a top level that is not an
- * object. Returns the tree (caller frees with cJSON_Delete) or NULL with
- * *problem filled.
+ * object (a byte order mark too; everything else is RFC 8259). Number
+ * items keep their literal text (pt_json_number_literal in pjson.h).
+ * Returns the tree (caller frees with cJSON_Delete) or NULL with *problem
+ * filled ("internal" when memory ran out).
  */
 cJSON *pt_json_parse_object(const char *text, size_t len, pt_problem *problem);
 
@@ -61,17 +64,25 @@ cJSON *pt_json_parse_object(const char *text, size_t len, pt_problem *problem);
  * Validates a create request object into `out` (zeroed first; caller
  * releases with pt_payment_clear even on failure). Applies defaults: method
  * "other", status "pending"; status may be only "pending" or "settled".
+ * Text fields must be valid UTF-8 without control characters (U+0000..1F,
+ * U+007F..9F) - reference, description and metadata included; payer and
+ * payee must not be blank (spaces only). reference/description null mean
+ * absent; metadata null means none. Every other null is refused.
  * Refuses unknown fields and server-owned ones (id, version, created_at,
  * updated_at) naming the field. `amount` must be a JSON integer literal:
  * `raw`/`raw_len` is the request text the tree came from, used to tell
- * 12 from 12.0 or 1.2e1, which cJSON cannot. Returns 0 or -1 with *problem.
+ * 12 from 12.0 or 1.2e1, which cJSON cannot. Trees from
+ * pt_json_parse_object carry the literal themselves (raw may then be
+ * anything, e.g. a whole WebSocket frame); for other trees the top-level
+ * "amount" of raw is consulted, and without raw only a double that is an
+ * exact integer is accepted. Returns 0 or -1 with *problem.
  */
 int pt_validate_create(const cJSON *body, const char *raw, size_t raw_len, pt_payment *out,
                        pt_problem *problem);
 
 /*
- * Validates a PATCH object: same field rules, every field optional, at
- * least... none required (an empty object is a valid no-op). Sets *changes
+ * Validates a PATCH object: same field rules, every field optional (an
+ * empty object is a valid no-op), any of the five statuses. Sets *changes
  * to the PT_CHANGE_* bits present and their values in `out`. State-dependent
  * rules (pending-only fields, transitions) are checked later against the
  * stored payment with pt_validate_apply(). Returns 0 or -1 with *problem.
@@ -88,8 +99,8 @@ int pt_validate_patch(const cJSON *body, const char *raw, size_t raw_len, pt_pay
  * and returns 0; `current` then holds the new values (version untouched).
  * On failure returns -1 with *problem and `current` unchanged.
  */
-int pt_validate_apply(pt_payment *current, const pt_payment *patch, unsigned changes,
-                      int *changed, pt_problem *problem);
+int pt_validate_apply(pt_payment *current, const pt_payment *patch, unsigned changes, int *changed,
+                      pt_problem *problem);
 
 /* Single-field checks used by forms (the TUI) and by the functions above.
  * Each returns 0, or -1 with *problem naming the field. */

@@ -101,6 +101,8 @@ static void result_problem(struct db_result *r, const pt_problem *p)
         status = 400;
     else if (strcmp(p->code, "invalid_transition") == 0)
         status = 409;
+    else if (strcmp(p->code, "internal") == 0)
+        status = 500;
     db_result_error(r, status, p->code, p->message, p->field[0] ? p->field : NULL);
 }
 

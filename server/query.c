@@ -353,8 +353,9 @@ int query_cursor_decode(const char *text, struct list_query *q)
     const char *id = bar + 1;
     if (!query_valid_time(time) || !query_valid_uuid(id))
         return -1;
-    snprintf(q->cursor_time, sizeof q->cursor_time, "%s", time);
-    snprintf(q->cursor_id, sizeof q->cursor_id, "%s", id);
+    /* both lengths were checked by the validators above */
+    memcpy(q->cursor_time, time, strlen(time) + 1);
+    memcpy(q->cursor_id, id, strlen(id) + 1);
     q->has_cursor = true;
     return 0;
 }
