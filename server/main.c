@@ -38,6 +38,21 @@
 static volatile sig_atomic_t signal_seen;
 static struct lws_context *signal_context;
 
+/* libwebsockets logs through one process-wide hook; its lines are routed
+ * into the server's own log format. */
+static const struct logger *lws_log_sink;
+
+static void lws_log_line(int level, const char *line)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "libwebsockets: %s", line);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    if (lws_log_sink)
+        log_msg(lws_log_sink, level == LLL_ERR ? LOG_ERROR : LOG_WARN, "%s", msg);
+}
+
 static void on_signal(int sig)
 {
     signal_seen = sig;
@@ -209,7 +224,8 @@ static int create_context(struct server *srv)
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.max_http_header_data2 = (unsigned int) srv->cfg.max_header_bytes;
     info.user = srv;
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_log_sink = &srv->log;
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
     srv->context = lws_create_context(&info);
     if (!srv->context)
         return -1;

@@ -426,7 +426,7 @@ static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, s
 void store_run_get(struct db_job *job, PGconn *conn)
 {
     struct store_get *in = job->arg;
-    pt_payment p;
+    pt_payment p = {0};
     if (load_payment(conn, in->id, 0, &p, &job->result) == 1)
         result_payment(&job->result, 200, &p);
     pt_payment_clear(&p);
@@ -633,7 +633,7 @@ void store_run_list(struct db_job *job, PGconn *conn)
     cJSON *page = cJSON_CreateObject();
     cJSON *data = cJSON_AddArrayToObject(page, "data");
     for (int i = 0; data && i < shown; i++) {
-        pt_payment p;
+        pt_payment p = {0};
         if (row_to_payment(res, i, 0, &p) < 0) {
             pt_payment_clear(&p);
             PQclear(res);
