@@ -11,6 +11,11 @@ for pkg in "${wanted[@]}"; do
         missing+=("$pkg")
     fi
 done
+# Debian's nodejs comes without npm; NodeSource's includes it and conflicts
+# with Debian's npm package. Ask for npm only where the command is missing.
+if ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi

@@ -1,0 +1,117 @@
+variable "name" {
+  description = "Cluster name; also the DNS prefix of the API server."
+  type        = string
+}
+
+variable "resource_group_name" {
+  description = "Resource group of the cluster, its control-plane identity and the service's public IP."
+  type        = string
+}
+
+variable "resource_group_id" {
+  description = "ID of that resource group: the control-plane identity gets Network Contributor on it to attach the static public IP. (An ID input rather than a data source, which would be read before the group exists on the first apply.)"
+  type        = string
+}
+
+variable "location" {
+  description = "Azure region."
+  type        = string
+}
+
+variable "tenant_id" {
+  description = "Entra ID tenant used for Kubernetes RBAC."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version, e.g. \"1.33\" (null: AKS default). The manifests need 1.30 or later (preStop sleep action)."
+  type        = string
+  default     = null
+}
+
+variable "sku_tier" {
+  description = "Free (no API server SLA) for dev, Standard for production."
+  type        = string
+  default     = "Standard"
+}
+
+variable "aks_subnet_id" {
+  description = "Subnet of the nodes (network module)."
+  type        = string
+}
+
+variable "zones" {
+  description = "Availability zones of the node pool; the Deployment spreads replicas across them."
+  type        = list(string)
+  default     = ["1", "2", "3"]
+}
+
+variable "node_vm_size" {
+  description = "VM size of the nodes."
+  type        = string
+  default     = "Standard_D4ds_v5"
+}
+
+variable "node_min_count" {
+  description = "Minimum node count of the autoscaled pool (at least one per zone)."
+  type        = number
+  default     = 3
+}
+
+variable "node_max_count" {
+  description = "Maximum node count of the autoscaled pool."
+  type        = number
+  default     = 6
+}
+
+variable "pod_cidr" {
+  description = "Azure CNI Overlay pod range; must not overlap the VNet."
+  type        = string
+  default     = "10.244.0.0/16"
+}
+
+variable "service_cidr" {
+  description = "Kubernetes service range; must not overlap the VNet or pod range."
+  type        = string
+  default     = "10.41.0.0/16"
+}
+
+variable "dns_service_ip" {
+  description = "Cluster DNS address inside service_cidr."
+  type        = string
+  default     = "10.41.0.10"
+}
+
+variable "admin_object_ids" {
+  description = "Entra ID users or groups given Azure Kubernetes Service RBAC Cluster Admin (the operator running kubectl)."
+  type        = list(string)
+}
+
+variable "api_server_authorized_ip_ranges" {
+  description = "CIDRs allowed to reach the API server; empty allows any (authentication still applies)."
+  type        = list(string)
+  default     = []
+}
+
+variable "acr_id" {
+  description = "Container registry the kubelet identity may pull from (AcrPull), or null."
+  type        = string
+  default     = null
+}
+
+variable "enable_keyvault_csi" {
+  description = "Enable the Key Vault Secrets Store CSI driver add-on (for the keyvault-csi Kustomize component)."
+  type        = bool
+  default     = false
+}
+
+variable "public_ip_dns_label" {
+  description = "DNS label of the service's static public IP: <label>.<region>.cloudapp.azure.com (the TLS certificate's name, or a CNAME target)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}

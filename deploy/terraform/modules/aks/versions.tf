@@ -1,0 +1,9 @@
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    azurerm = {
+      source  = "hashicorp/azurerm"
+      version = ">= 4.42, < 5.0"
+    }
+  }
+}
