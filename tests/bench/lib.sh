@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Shared by the benchmark scripts: a throwaway PostgreSQL cluster and a
+# release build of the server, both on free loopback ports. Source it.
+# shellcheck disable=SC2034  # variables are used by the sourcing scripts
+
+bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+pgbin=/usr/lib/postgresql/15/bin
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# bench_pg_start: creates and starts a cluster; sets PGPORT, PGDIR, DBURL.
+bench_pg_start() {
+    PGDIR=$(mktemp -d /tmp/paytrackr-bench-pg.XXXXXX)
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; fi
+    PGPORT=$(free_port)
+    as_postgres "$pgbin/initdb" -D "$PGDIR/data" -U postgres --auth=trust \
+        --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    # Durable settings (fsync on), a little more memory than the default.
+    as_postgres "$pgbin/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -o \
+        "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=512MB" \
+        start >/dev/null
+    psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "CREATE DATABASE paytrackr"
+    DBURL="postgresql://postgres@127.0.0.1:$PGPORT/paytrackr"
+}
+
+bench_pg_stop() {
+    as_postgres "$pgbin/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PGDIR"
+}
+
+bench_psql() {
+    psql -X -q -At -h 127.0.0.1 -p "$PGPORT" -U postgres -d paytrackr "$@"
+}
+
+# bench_server_start POOL: starts the release server; sets PORT, ADMIN, SERVER_PID.
+bench_server_start() {
+    PORT=$(free_port)
+    ADMIN=$(free_port)
+    PAYTRACKR_LISTEN=127.0.0.1:$PORT PAYTRACKR_ADMIN_LISTEN=127.0.0.1:$ADMIN \
+        PAYTRACKR_DATABASE_URL=$DBURL PAYTRACKR_AUTH=off PAYTRACKR_DB_POOL_SIZE=$1 \
+        PAYTRACKR_DB_QUEUE_SIZE=4096 PAYTRACKR_LOG_FORMAT=json \
+        "$bench_root/build-release/server/paytrackr-server" >/dev/null 2>"$PGDIR/server.log" &
+    SERVER_PID=$!
+    for _ in $(seq 1 200); do
+        if curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "server did not become ready" >&2
+    return 1
+}
+
+bench_server_stop() {
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
