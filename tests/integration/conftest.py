@@ -3,6 +3,7 @@ and real paytrackr-server processes (see harness.py)."""
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -14,6 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 _SERVER_PROBLEMS = []
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def pytest_configure(config):
+    # A run stopped with SIGTERM/SIGHUP (e.g. by `timeout`) still tears down
+    # its PostgreSQL clusters and servers.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
 
 
 @pytest.fixture(scope="session")

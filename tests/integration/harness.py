@@ -5,7 +5,9 @@ the real `paytrackr-server` binary. HTTP goes through http.client (standard
 library only), the database through the `psql` command line client.
 """
 
+import atexit
 import contextlib
+import ctypes
 import hashlib
 import http.client
 import json
@@ -86,11 +88,34 @@ def unique(prefix="t"):
 # PostgreSQL
 # --------------------------------------------------------------------------
 
+_LIVE_CLUSTERS = set()
+_LIVE_SERVERS = set()
+
+
+@atexit.register
+def _cleanup_leftovers():
+    """Last resort when pytest exits without running fixture teardown."""
+    for srv in list(_LIVE_SERVERS):
+        if srv.alive():
+            srv.proc.kill()
+    for cluster in list(_LIVE_CLUSTERS):
+        cluster.destroy()
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the test process dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class PgCluster:
     """A throwaway PostgreSQL 15 cluster on a free loopback port."""
 
     def __init__(self):
         self.base = Path(tempfile.mkdtemp(prefix="paytrackr-pg-", dir="/tmp"))
+        _LIVE_CLUSTERS.add(self)
         self.data = self.base / "data"
         self.sockdir = self.base / "sock"
         self.logfile = self.base / "postgres.log"
@@ -200,6 +225,7 @@ class PgCluster:
                           "-m", "immediate", "stop"], what="pg_ctl stop", check=False)
         self.running = False
         shutil.rmtree(self.base, ignore_errors=True)
+        _LIVE_CLUSTERS.discard(self)
 
 
 def db_counts(pg):
@@ -390,7 +416,8 @@ class ServerProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([str(server_binary())] + list(args), env=self.env,
                                          stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                         cwd=str(REPO_ROOT))
+                                         cwd=str(REPO_ROOT), preexec_fn=_die_with_parent)
+        _LIVE_SERVERS.add(self)
 
     @property
     def api(self):
