@@ -15,6 +15,7 @@
 #include "http.h"
 #include "pjson.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "store.h"
 #include "validate.h"
@@ -509,7 +510,11 @@ void api_handle(struct http_req *rq)
     char id[37] = "";
     enum api_route route = match_route(rq->path, id);
     rq->route = routes[route].template;
-    if (authenticate(rq) < 0)
+    if (authenticate(rq) < 0) {
+        ratelimit_auth_failed(rq);
+        return;
+    }
+    if (ratelimit_check_peer(rq) < 0 || ratelimit_check_caller(rq) < 0)
         return;
     if (route == ROUTE_NONE) {
         http_respond_error(rq, 404, "not_found", "no such endpoint", NULL);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls.h"
+
 /* Files given through X_FILE are small secrets; anything larger is a
  * mistake (a wrong path), not a token list. */
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -319,6 +321,12 @@ static int load_limits(struct config *cfg, char *cause, size_t cause_len)
         {"PAYTRACKR_REQUEST_TIMEOUT_SECONDS", 30, 1, 3600, 0},
         {"PAYTRACKR_WS_PING_SECONDS", 30, 1, 3600, 0},
         {"PAYTRACKR_WS_QUEUE_MAX", 1024, 16, 1000000, 0},
+        {"PAYTRACKR_MAX_CONNECTIONS", 10000, 1, 1000000, 0},
+        {"PAYTRACKR_MAX_URL_BYTES", 8192, 256, 65536, 0},
+        {"PAYTRACKR_RATE_LIMIT_RPS", 1000, 0, 1000000, 0},
+        {"PAYTRACKR_RATE_LIMIT_BURST", 2000, 1, 1000000, 0},
+        {"PAYTRACKR_AUTH_FAIL_RPS", 5, 0, 1000000, 0},
+        {"PAYTRACKR_AUTH_FAIL_BURST", 50, 1, 1000000, 0},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (parse_int(ints[i].name, ints[i].def, ints[i].min, ints[i].max, &ints[i].value, cause,
@@ -333,6 +341,12 @@ static int load_limits(struct config *cfg, char *cause, size_t cause_len)
     cfg->request_timeout_seconds = (int) ints[6].value;
     cfg->ws_ping_seconds = (int) ints[7].value;
     cfg->ws_queue_max = (int) ints[8].value;
+    cfg->max_connections = (int) ints[9].value;
+    cfg->max_url_bytes = (size_t) ints[10].value;
+    cfg->rate_limit_rps = (int) ints[11].value;
+    cfg->rate_limit_burst = (int) ints[12].value;
+    cfg->auth_fail_rps = (int) ints[13].value;
+    cfg->auth_fail_burst = (int) ints[14].value;
     return 0;
 }
 
@@ -356,6 +370,14 @@ static int load_tls(struct config *cfg, char *cause, size_t cause_len)
             return -1;
         }
         fclose(f);
+    }
+    if (cfg->tls_cert) {
+        /* lws would only say that the vhost failed: name the setting. */
+        char desc[400];
+        int key_type;
+        if (tls_check_pair(cfg->tls_cert, cfg->tls_key, &key_type, desc, sizeof desc, cause,
+                           cause_len) < 0)
+            return -1;
     }
     return 0;
 }

@@ -57,6 +57,14 @@ struct config {
     int request_timeout_seconds;
     int ws_ping_seconds;
     int ws_queue_max;
+
+    /* abuse limits (guard.c, ratelimit.c); a rate of 0 disables that limit */
+    int max_connections;  /* public-port connections open at once */
+    size_t max_url_bytes; /* path plus query string, else 414 */
+    int rate_limit_rps;   /* requests per second per caller (token) */
+    int rate_limit_burst;
+    int auth_fail_rps; /* failed authentications per second per peer address */
+    int auth_fail_burst;
 };
 
 /*

@@ -23,10 +23,12 @@
 #define DB_REFRESH_MIN_MS 15000
 
 struct db_pool {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* the job queue and the counters */
     pthread_cond_t wake;
+    pthread_mutex_t done_lock;              /* the finished list, apart: workers finishing
+                                * never wait behind workers taking jobs */
     struct db_job *queue_head, *queue_tail; /* waiting for a worker */
-    struct db_job *done_head, *done_tail;   /* finished, for the service thread */
+    struct db_job *done_head, *done_tail;   /* finished (done_lock) */
     int queued;
     int in_flight; /* service thread only */
     int busy;
@@ -253,16 +255,20 @@ static PGconn *worker_ensure_conn(struct db_pool *pool, PGconn *conn)
 
 static void finish_job(struct db_pool *pool, struct db_job *job)
 {
-    pthread_mutex_lock(&pool->lock);
+    pthread_mutex_lock(&pool->done_lock);
     job->next = NULL;
+    bool was_empty = pool->done_head == NULL;
     if (pool->done_tail)
         pool->done_tail->next = job;
     else
         pool->done_head = job;
     pool->done_tail = job;
-    pthread_mutex_unlock(&pool->lock);
-    /* The only lws call that is safe from another thread. */
-    lws_cancel_service(pool->context);
+    pthread_mutex_unlock(&pool->done_lock);
+    /* The only lws call that is safe from another thread. One wake-up per
+     * batch: a non-empty list means a wake-up is already pending, and
+     * db_pool_drain() takes the whole list. */
+    if (was_empty)
+        lws_cancel_service(pool->context);
 }
 
 /*
@@ -350,6 +356,7 @@ struct db_pool *db_pool_start(const struct db_pool_config *cfg)
     if (!pool)
         return NULL;
     pthread_mutex_init(&pool->lock, NULL);
+    pthread_mutex_init(&pool->done_lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->conninfo = cfg->conninfo ? strdup(cfg->conninfo) : NULL;
     pool->refresh = cfg->refresh;
@@ -403,10 +410,10 @@ int db_pool_submit(struct db_pool *pool, struct db_job *job)
 
 void db_pool_drain(struct db_pool *pool)
 {
-    pthread_mutex_lock(&pool->lock);
+    pthread_mutex_lock(&pool->done_lock);
     struct db_job *list = pool->done_head;
     pool->done_head = pool->done_tail = NULL;
-    pthread_mutex_unlock(&pool->lock);
+    pthread_mutex_unlock(&pool->done_lock);
     while (list) {
         struct db_job *next = list->next;
         pool->in_flight--;
@@ -418,6 +425,11 @@ void db_pool_drain(struct db_pool *pool)
 int db_pool_in_flight(struct db_pool *pool)
 {
     return pool->in_flight;
+}
+
+char *db_pool_conninfo(struct db_pool *pool)
+{
+    return conninfo_copy(pool);
 }
 
 void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *out)
@@ -458,6 +470,7 @@ void db_pool_stop(struct db_pool *pool)
     wipe_free(pool->conninfo);
     free(pool->sslrootcert);
     pthread_cond_destroy(&pool->wake);
+    pthread_mutex_destroy(&pool->done_lock);
     pthread_mutex_destroy(&pool->lock);
     free(pool);
 }

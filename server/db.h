@@ -97,6 +97,11 @@ int db_pool_in_flight(struct db_pool *pool);
 
 void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *out);
 
+/* A malloc'd copy of the current connection string (it changes when the
+ * refresh hook re-reads it), or NULL when there is none yet; the caller
+ * wipes and frees it. Any thread. Used by the LISTEN connection. */
+char *db_pool_conninfo(struct db_pool *pool);
+
 /* Stops and joins the workers; jobs still queued are finished with 503 and
  * drained. Frees the pool. */
 void db_pool_stop(struct db_pool *pool);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "guard.h"
 #include "pjson.h"
 #include "server.h"
 
@@ -228,11 +229,15 @@ static void log_request(struct http_req *rq)
     char status[8], ms[32];
     snprintf(status, sizeof status, "%d", rq->status);
     snprintf(ms, sizeof ms, "%.3f", (double) dur / 1000.0);
+    /* The path is client input: it is logged only for an authenticated
+     * request on one of our routes, so a token pasted into a URL by
+     * mistake (or by a prober) never reaches the logs. */
+    bool path_ok = rq->authenticated && strcmp(rq->route, "unmatched") != 0 && rq->status != 404;
     struct log_field fields[] = {
         {"request_id", rq->request_id, 0},
         {"method", rq->method_name, 0},
         {"route", rq->route, 0},
-        {"path", rq->path, 0},
+        {"path", path_ok ? rq->path : "-", 0},
         {"status", status, 1},
         {"duration_ms", ms, 1},
         {NULL, NULL, 0},
@@ -311,6 +316,8 @@ static int on_request(struct http_req *rq, const char *path, size_t len)
         http_respond_error(rq, 503, "unavailable", "the server is shutting down", NULL);
         return 0;
     }
+    if (guard_check_url(rq, len) < 0)
+        return 0;
     char cl[32];
     uint64_t content_length = 0;
     if (http_header(rq, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0)
@@ -400,6 +407,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             rq->body = rq->resp_body = NULL;
             rq->srv = NULL;
         }
+        return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return srv ? guard_admit_connection(srv) : 0;
+    case LWS_CALLBACK_WSI_CREATE:
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* lws sends both to the vhost's first protocol whatever the
+         * connection became (WebSocket too): they count connections. */
+        if (srv)
+            guard_connection_event(srv, reason == LWS_CALLBACK_WSI_CREATE);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* A worker finished a job (or a signal arrived): collect on the

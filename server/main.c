@@ -24,10 +24,15 @@
 #include "db.h"
 #include "http.h"
 #include "keyvault.h"
+#include "guard.h"
+#include "listener.h"
 #include "log.h"
 #include "migrate.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "store.h"
+#include "stream.h"
+#include "tls.h"
 
 #define EXIT_CONFIG        2
 #define HEALTH_INTERVAL_US (2 * LWS_US_PER_SEC)
@@ -69,7 +74,7 @@ int64_t server_now_us(void)
 
 bool server_ready(const struct server *srv)
 {
-    return srv->db_ready && !srv->draining;
+    return srv->db_ready && srv->listener_up && !srv->draining;
 }
 
 static void usage(FILE *f)
@@ -121,6 +126,8 @@ static bool drained(const struct server *srv)
     for (const struct http_req *rq = srv->requests; rq; rq = rq->next)
         if (rq->phase != HTTP_IDLE)
             return false;
+    if (srv->stream_open > 0) /* WebSockets closing with 1001 */
+        return false;
     return true;
 }
 
@@ -148,6 +155,7 @@ static void start_drain(struct server *srv)
      * freeing it, so the listeners stay open: requests that still arrive
      * get a quick 503 with Connection: close and Retry-After, and /readyz
      * says not ready so the load balancer stops sending any. */
+    stream_drain(srv);
     lws_sul_schedule(srv->context, 0, &srv->sul_drain, drain_tick, 1);
 }
 
@@ -181,6 +189,8 @@ static int refresh_from_keyvault(void *ctx, char **out, char *cause, size_t caus
 
 static const struct lws_protocols public_protocols[] = {
     {"http", http_callback, sizeof(struct http_req), 0, 0, NULL, 0},
+    STREAM_PROTOCOL,
+    LISTENER_PROTOCOL,
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -209,10 +219,14 @@ static struct lws_vhost *make_vhost(struct server *srv, const char *name, const 
     info.user = srv;
     info.keepalive_timeout = 60;
     info.timeout_secs = (unsigned int) srv->cfg.header_timeout_seconds;
+    guard_vhost_options(srv, &info);
+    if (protocols == public_protocols)
+        info.retry_and_idle_policy = &srv->ws_retry; /* WebSocket pings */
     if (tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = srv->cfg.tls_cert;
         info.ssl_private_key_filepath = srv->cfg.tls_key;
+        tls_vhost_options(&info);
     }
     return lws_create_vhost(srv->context, &info);
 }
@@ -223,6 +237,9 @@ static int create_context(struct server *srv)
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.max_http_header_data2 = (unsigned int) srv->cfg.max_header_bytes;
+    /* lws reads its TLS handshake and body-inactivity timers from the
+     * context, not the vhost. */
+    info.timeout_secs = (unsigned int) srv->cfg.header_timeout_seconds;
     info.user = srv;
     lws_log_sink = &srv->log;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
@@ -253,6 +270,7 @@ static void install_signals(struct lws_context *context)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* reload the TLS certificate */
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -265,6 +283,8 @@ static void handle_signal(struct server *srv)
     else if (sig == SIGINT) {
         log_msg(&srv->log, LOG_INFO, "SIGINT: stopping");
         srv->stop = true;
+    } else if (sig == SIGHUP) {
+        tls_reload(srv);
     }
 }
 
@@ -297,6 +317,7 @@ static int serve(void)
             srv.cfg.database_url = NULL;
         }
     }
+    stream_init(&srv);
     if (create_context(&srv) < 0) {
         fprintf(stderr,
                 "paytrackr-server: PAYTRACKR_LISTEN: cannot listen on %s:%d or "
@@ -325,6 +346,13 @@ static int serve(void)
         config_free(&srv.cfg);
         return 1;
     }
+    if (listener_start(&srv) < 0) {
+        fprintf(stderr, "paytrackr-server: cannot start the database listener\n");
+        db_pool_stop(srv.pool);
+        lws_context_destroy(srv.context);
+        config_free(&srv.cfg);
+        return 1;
+    }
     install_signals(srv.context);
     char port[16], admin[16];
     snprintf(port, sizeof port, "%d", srv.cfg.listen_port);
@@ -343,6 +371,7 @@ static int serve(void)
                 "PAYTRACKR_AUTH=off: every caller is an operator; "
                 "for local development only");
     health_tick(&srv.sul_health);
+    guard_start(&srv);
     while (!srv.stop) {
         if (lws_service(srv.context, 0) < 0)
             break;
@@ -351,12 +380,15 @@ static int serve(void)
     }
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
+    guard_stop(&srv);
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */
     db_pool_stop(srv.pool);
     srv.pool = NULL;
+    listener_stop(&srv);
     signal_context = NULL;
     lws_context_destroy(srv.context);
+    ratelimit_stop(&srv);
     log_msg(&srv.log, LOG_INFO, "stopped");
     config_free(&srv.cfg);
     return 0;
@@ -396,7 +428,11 @@ static int cmd_migrate(void)
      * connections: retry for up to a minute. */
     PGconn *conn = NULL;
     for (int attempt = 0; attempt < 30; attempt++) {
-        conn = PQconnectdb(cfg.database_url);
+        /* The same CA file the server's own connections use, so that
+         * sslmode=verify-full works here too. */
+        const char *keys[] = {"dbname", cfg.db_sslrootcert ? "sslrootcert" : NULL, NULL};
+        const char *vals[] = {cfg.database_url, cfg.db_sslrootcert, NULL};
+        conn = PQconnectdbParams(keys, vals, 1);
         if (PQstatus(conn) == CONNECTION_OK)
             break;
         log_msg(&lg, LOG_WARN, "migrate: database not reachable yet: %s",

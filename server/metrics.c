@@ -157,6 +157,23 @@ char *metrics_render(const struct metrics *m, const struct db_pool_stats *pool, 
          "# TYPE paytrackr_ws_slow_closed_total counter\npaytrackr_ws_slow_closed_total %llu\n",
          (unsigned long long) m->ws_connections, (unsigned long long) m->ws_messages_out,
          (unsigned long long) m->ws_slow_closed);
+    outf(&o,
+         "# HELP paytrackr_connections_open Connections open on the public port.\n"
+         "# TYPE paytrackr_connections_open gauge\npaytrackr_connections_open %llu\n"
+         "# HELP paytrackr_connections_refused_total Connections closed at accept: over "
+         "PAYTRACKR_MAX_CONNECTIONS.\n"
+         "# TYPE paytrackr_connections_refused_total counter\n"
+         "paytrackr_connections_refused_total %llu\n"
+         "# HELP paytrackr_rate_limited_total Requests answered 429, by the limit that applied.\n"
+         "# TYPE paytrackr_rate_limited_total counter\n"
+         "paytrackr_rate_limited_total{limit=\"caller\"} %llu\n"
+         "paytrackr_rate_limited_total{limit=\"auth_failures\"} %llu\n"
+         "# HELP paytrackr_request_timeouts_total Requests answered 408: body not received in "
+         "time.\n"
+         "# TYPE paytrackr_request_timeouts_total counter\npaytrackr_request_timeouts_total %llu\n",
+         (unsigned long long) m->connections_open, (unsigned long long) m->connections_refused,
+         (unsigned long long) m->rate_limited_caller, (unsigned long long) m->rate_limited_peer,
+         (unsigned long long) m->request_timeouts);
     if (o.failed) {
         free(o.buf);
         return NULL;

@@ -30,6 +30,12 @@ struct metrics {
     uint64_t ws_connections;
     uint64_t ws_messages_out;
     uint64_t ws_slow_closed;
+    /* abuse limits (guard.c, ratelimit.c) */
+    uint64_t connections_open; /* public port, a gauge */
+    uint64_t connections_refused;
+    uint64_t rate_limited_caller;
+    uint64_t rate_limited_peer;
+    uint64_t request_timeouts;
 };
 
 /* Records one finished request. `route` and `method` must be static. */

@@ -18,6 +18,8 @@
 #include "metrics.h"
 
 struct http_req;
+struct listener;
+struct stream_conn;
 
 struct server {
     struct config cfg;
@@ -45,12 +47,25 @@ struct server {
 
     lws_sorted_usec_list_t sul_health;
     lws_sorted_usec_list_t sul_drain;
+
+    /* the WebSocket stream (stream.c) and its LISTEN connection (listener.c) */
+    struct listener *listener;
+    bool listener_up;                 /* LISTENing and fetching: part of readiness */
+    struct stream_conn *stream_conns; /* open WebSocket connections */
+    int stream_open;
+    lws_retry_bo_t ws_retry; /* the public vhost's ping policy */
+
+    /* abuse limits (guard.c, ratelimit.c) */
+    struct ratelimit *rl_callers; /* requests per token */
+    struct ratelimit *rl_peers;   /* failed authentications per address */
+    lws_sorted_usec_list_t sul_guard;
 };
 
 /* Monotonic microseconds. */
 int64_t server_now_us(void);
 
-/* True when the server can serve: database reachable and not draining. */
+/* True when the server can serve: database reachable, the listener up and
+ * not draining. */
 bool server_ready(const struct server *srv);
 
 #endif

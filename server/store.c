@@ -160,7 +160,12 @@ static char *metadata_text(const pt_payment *p)
 /*
  * Inserts the event for `p` (already written in this transaction) and
  * NOTIFYs listeners; the notification is delivered only if the transaction
- * commits. Returns 0 or -1 (the query failed; result filled).
+ * commits. In the same statement it announces the seq it drew with a
+ * transaction-scoped advisory lock on (seq >> 32, low 32 bits), so that
+ * paytrackr_stream_bounds() holds readers back only at this seq while the
+ * transaction commits (migration 0002, docs/stream.md). Insert the event
+ * last, just before COMMIT: readers wait for it meanwhile. Returns 0 or -1
+ * (the query failed; result filled).
  */
 static int insert_event(PGconn *conn, struct db_result *r, const char *type, const pt_payment *p)
 {
@@ -178,7 +183,8 @@ static int insert_event(PGconn *conn, struct db_result *r, const char *type, con
         exec_params(conn,
                     "WITH e AS (INSERT INTO payment_events (type, payment_id, at, payment) "
                     "VALUES ($1, $2::uuid, $3::timestamptz, $4::json) RETURNING seq) "
-                    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', seq::text) FROM e",
+                    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', seq::text), "
+                    "pg_advisory_xact_lock((seq >> 32)::int, ((seq << 32) >> 32)::int) FROM e",
                     4, params);
     free(payment);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {

@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/checks/fuzz.sh - build each libFuzzer target in tests/fuzz with
-# clang (ASan + UBSan, no meson), run it for FUZZ_TIME seconds (default 20)
-# on a scratch copy of its seed corpus, and report TAP. Exits non-zero if
+# clang (ASan + UBSan, no meson), run it for FUZZ_TIME seconds (default 10)
+# on a scratch copy of its seed corpus, and report TAP. The query, cursor
+# and wsmsg targets also compile server/query.c. The long
+# runs and their findings are recorded in docs/fuzzing.md. Exits non-zero if
 # any target fails to build or finds a problem; the failing input is kept
 # in tests/fuzz/corpus-work/ (ignored by git) to reproduce with
 #   <binary> tests/fuzz/corpus-work/<name>-crash-...
@@ -10,8 +12,8 @@
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-fuzz_time=${FUZZ_TIME:-20}
-targets="money payment"
+fuzz_time=${FUZZ_TIME:-10}
+targets="money payment patch query cursor wsmsg"
 cc=${FUZZ_CC:-clang}
 
 count=0
@@ -42,13 +44,17 @@ for name in $targets; do
     log="$work/$name.log"
     corpus="$work/corpus-$name"
 
+    case $name in
+    query | cursor | wsmsg) extra="$root/server/query.c" ;;
+    *) extra= ;;
+    esac
     mkdir "$corpus" && cp "$root/tests/fuzz/corpus/$name/"* "$corpus/" 2>"$log"
-    # shellcheck disable=SC2086 # the pkg-config flags are meant to split
+    # shellcheck disable=SC2086 # the pkg-config flags and $extra are meant to split
     if ! "$cc" -std=c11 -g -O1 -Wall -Wextra -Werror \
         -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$root/common" $cjson_cflags \
-        "$root/tests/fuzz/fuzz-$name.c" "$root"/common/*.c \
+        -I"$root/common" -I"$root/server" $cjson_cflags \
+        "$root/tests/fuzz/fuzz-$name.c" "$root"/common/*.c $extra \
         $cjson_libs -o "$bin" >>"$log" 2>&1; then
         echo "not ok $n - fuzz $name # build failed"
         sed 's/^/# /' "$log"

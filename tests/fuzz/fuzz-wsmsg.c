@@ -1,0 +1,211 @@
+/*
+ * fuzz-wsmsg.c - libFuzzer target for client messages on the WebSocket
+ * stream (GET /v1/stream, protocol paytrackr.v1).
+ *
+ * server/stream.c does not (yet) expose its message handling apart from
+ * the connection (handle_message and its helpers are static and answer
+ * through the lws connection and the database pool). Until it exposes a
+ * pure parse step, this target drives the pure functions the handler is
+ * made of, on whole messages, the way the handler uses them:
+ * - pt_json_parse_object on the message text;
+ * - "type" dispatch and the request_id rule (a string of 1 to 200 bytes);
+ * - subscribe: "after" (null or an int64 >= 0) and the filter, whose
+ *   members are checked with query_parse (the same sets as the list
+ *   filters);
+ * - create / update: the "payment" / "changes" object, as canonical text,
+ *   through pt_json_parse_object and pt_validate_create / pt_validate_patch;
+ *   "if_version" with pt_json_get_int64;
+ * - list: the "query" members (strings, or numbers by their literal) as
+ *   key/value pairs through query_parse, at most 32 of them.
+ *
+ * Besides crashes and leaks (ASan, UBSan) it checks that every refusal
+ * carries a problem, and that the canonical text of any member parses
+ * back to the same canonical text.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "payment.h"
+#include "pjson.h"
+#include "query.h"
+#include "validate.h"
+
+#define WSMSG_REQUEST_ID_MAX 200 /* stream.c REQUEST_ID_MAX */
+#define WSMSG_LIST_ARGS      32  /* stream.c LIST_MAX_ARGS */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Canonical text of `item`, checked to be a fixed point; caller frees. */
+static char *canonical(const cJSON *item)
+{
+    pt_problem pr = {0};
+    char *once = pt_json_canonical(item);
+    char *twice;
+    cJSON *again;
+
+    if (once == NULL)
+        abort();
+    if (!cJSON_IsObject(item))
+        return once;
+    again = pt_json_parse_object(once, strlen(once), &pr);
+    if (again == NULL)
+        abort();
+    twice = pt_json_canonical(again);
+    if (twice == NULL || strcmp(once, twice) != 0)
+        abort();
+    free(twice);
+    cJSON_Delete(again);
+    return once;
+}
+
+/* query_parse over `n` pairs; a refusal must be a bad_request. */
+static void parse_pairs(const char *const *keys, const char *const *values, int n)
+{
+    struct list_query q;
+    pt_problem pr = {0};
+
+    if (query_parse(keys, values, n, &q, &pr) != 0 &&
+        (pr.code == NULL || strcmp(pr.code, "bad_request") != 0))
+        abort();
+    query_free(&q);
+}
+
+static void on_subscribe(const cJSON *root)
+{
+    const cJSON *after = cJSON_GetObjectItemCaseSensitive(root, "after");
+    const cJSON *filter = cJSON_GetObjectItemCaseSensitive(root, "filter");
+    const char *keys[4];
+    const char *values[4];
+    const cJSON *it;
+    int64_t from = -1;
+    int n = 0;
+
+    if (after && !cJSON_IsNull(after) && (!pt_json_get_int64(after, &from) || from < 0))
+        return; /* bad_request */
+    if (!cJSON_IsObject(filter))
+        return;
+    cJSON_ArrayForEach(it, filter)
+    {
+        if (strcmp(it->string, "status") != 0 && strcmp(it->string, "currency") != 0 &&
+            strcmp(it->string, "payer") != 0 && strcmp(it->string, "payee") != 0)
+            return; /* bad_request */
+        if (cJSON_IsNull(it))
+            continue;
+        if (!cJSON_IsString(it) || n == 4)
+            return;
+        keys[n] = it->string;
+        values[n] = it->valuestring;
+        n++;
+    }
+    parse_pairs(keys, values, n);
+}
+
+/* The body of create ("payment") or update ("changes"). */
+static void on_body(const cJSON *root, const char *member, int create)
+{
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, member);
+    pt_problem pr = {0};
+    pt_payment p;
+    unsigned changes = 0;
+    char *body;
+    cJSON *tree;
+    int rc;
+
+    if (!cJSON_IsObject(obj))
+        return; /* bad_request */
+    body = canonical(obj);
+    tree = pt_json_parse_object(body, strlen(body), &pr);
+    if (tree == NULL)
+        abort(); /* canonical text of a parsed object always parses */
+    pr.code = NULL;
+    if (create)
+        rc = pt_validate_create(tree, body, strlen(body), &p, &pr);
+    else
+        rc = pt_validate_patch(tree, body, strlen(body), &p, &changes, &pr);
+    if (rc != 0 && pr.code == NULL)
+        abort();
+    pt_payment_clear(&p);
+    cJSON_Delete(tree);
+    free(body);
+}
+
+static void on_update(const cJSON *root)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "if_version");
+    int64_t if_version = -1;
+
+    if (!cJSON_IsString(id))
+        return;
+    if (ver && !cJSON_IsNull(ver) && (!pt_json_get_int64(ver, &if_version) || if_version < 0))
+        return;
+    (void) query_valid_uuid(id->valuestring);
+    on_body(root, "changes", 0);
+}
+
+static void on_list(const cJSON *root)
+{
+    const cJSON *query = cJSON_GetObjectItemCaseSensitive(root, "query");
+    const char *keys[WSMSG_LIST_ARGS];
+    const char *values[WSMSG_LIST_ARGS];
+    const cJSON *pairs;
+    const cJSON *it;
+    int n = 0;
+
+    if (query && !cJSON_IsNull(query) && !cJSON_IsObject(query))
+        return;
+    pairs = cJSON_IsObject(query) ? query : NULL;
+    cJSON_ArrayForEach(it, pairs)
+    {
+        const char *lit = cJSON_IsNumber(it) ? pt_json_number_literal(it) : NULL;
+
+        if (n == WSMSG_LIST_ARGS)
+            return; /* too many query parameters */
+        keys[n] = it->string;
+        if (cJSON_IsString(it))
+            values[n] = it->valuestring;
+        else if (lit != NULL && strlen(lit) < 32)
+            values[n] = lit;
+        else
+            return;
+        n++;
+    }
+    parse_pairs(keys, values, n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    pt_problem pr = {0};
+    cJSON *root = pt_json_parse_object((const char *) data, size, &pr);
+    const cJSON *type;
+    const cJSON *rid;
+    const char *t;
+
+    if (root == NULL) {
+        if (pr.code == NULL ||
+            (strcmp(pr.code, "malformed_json") != 0 && strcmp(pr.code, "internal") != 0))
+            abort();
+        return 0;
+    }
+    free(canonical(root));
+    type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    rid = cJSON_GetObjectItemCaseSensitive(root, "request_id");
+    t = cJSON_IsString(type) ? type->valuestring : NULL;
+    if (t != NULL && strcmp(t, "subscribe") == 0) {
+        on_subscribe(root);
+    } else if (t != NULL &&
+               (strcmp(t, "create") == 0 || strcmp(t, "update") == 0 || strcmp(t, "list") == 0)) {
+        if (cJSON_IsString(rid) && rid->valuestring[0] &&
+            strlen(rid->valuestring) <= WSMSG_REQUEST_ID_MAX) {
+            if (t[0] == 'c')
+                on_body(root, "payment", 1);
+            else if (t[0] == 'u')
+                on_update(root);
+            else
+                on_list(root);
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
+}
