@@ -40,7 +40,8 @@
 
 /* Signals are process-wide by nature: the handler only records which one
  * arrived and wakes the loop, which does the work. */
-static volatile sig_atomic_t signal_seen;
+/* One flag per signal: a SIGHUP arriving with a SIGTERM must not hide it. */
+static volatile sig_atomic_t term_seen, int_seen, hup_seen, signal_seen;
 static struct lws_context *signal_context;
 
 /* libwebsockets logs through one process-wide hook; its lines are routed
@@ -60,7 +61,13 @@ static void lws_log_line(int level, const char *line)
 
 static void on_signal(int sig)
 {
-    signal_seen = sig;
+    if (sig == SIGTERM)
+        term_seen = 1;
+    else if (sig == SIGINT)
+        int_seen = 1;
+    else if (sig == SIGHUP)
+        hup_seen = 1;
+    signal_seen = 1;
     if (signal_context)
         lws_cancel_service(signal_context);
 }
@@ -276,15 +283,19 @@ static void install_signals(struct lws_context *context)
 
 static void handle_signal(struct server *srv)
 {
-    int sig = signal_seen;
     signal_seen = 0;
-    if (sig == SIGTERM)
+    if (hup_seen) {
+        hup_seen = 0;
+        tls_reload(srv);
+    }
+    if (term_seen) {
+        term_seen = 0;
         start_drain(srv);
-    else if (sig == SIGINT) {
+    }
+    if (int_seen) {
+        int_seen = 0;
         log_msg(&srv->log, LOG_INFO, "SIGINT: stopping");
         srv->stop = true;
-    } else if (sig == SIGHUP) {
-        tls_reload(srv);
     }
 }
 
