@@ -265,8 +265,10 @@ static int on_writeable(struct http_req *rq)
         if (!rq->resp_len)
             return finish_request(rq) ? -1 : 0;
         rq->phase = HTTP_SEND_BODY;
-        lws_callback_on_writable(rq->wsi);
-        return 0;
+        /* The public port speaks HTTP/1.1 only (tls.c refuses h2), where
+         * lws buffers whatever the socket does not take: the first piece
+         * of the body goes out in the same turn, saving a loop round trip
+         * per request. */
     }
     if (rq->phase != HTTP_SEND_BODY)
         return 0;
