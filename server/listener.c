@@ -39,8 +39,8 @@ static const uint32_t backoff_ms[] = {100, 250, 500, 1000, 2000, 5000};
 enum listener_query {
     Q_NONE,   /* idle */
     Q_LISTEN, /* LISTEN paytrackr_events */
-    Q_STABLE, /* SELECT stable, high FROM paytrackr_stream_bounds() */
-    Q_EVENTS, /* a page of events up to the stable seq */
+    Q_STABLE, /* the bounds alone: learning the head the first time */
+    Q_EVENTS, /* the bounds and a page of events up to the stable one */
     Q_PAUSED, /* between two pages: nothing on the wire, fetch going on */
 };
 
@@ -326,6 +326,29 @@ static void set_up(struct listener *l)
 
 /* ---- fetching ------------------------------------------------------------- */
 
+/* Sends the query for the next step of a fetch: the bounds alone the
+ * first time (nothing is broadcast then), else a page of events with the
+ * bounds, in one round trip (paytrackr_stream_fetch, migration 0003). */
+static void send_fetch(struct listener *l)
+{
+    if (l->delivered < 0) {
+        if (send_query(l, Q_STABLE, "SELECT stable, high FROM paytrackr_stream_bounds()", 0, NULL) <
+            0)
+            lost(l, "query could not be sent");
+        return;
+    }
+    char after[32], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, l->delivered);
+    snprintf(limit, sizeof limit, "%d", l->page);
+    const char *params[2] = {after, limit};
+    if (send_query(l, Q_EVENTS,
+                   "SELECT ev_seq, ev_type, ev_at, ev_payment, ev_status, ev_currency, "
+                   "ev_payer, ev_payee, stable, high "
+                   "FROM paytrackr_stream_fetch($1::bigint, $2::int)",
+                   2, params) < 0)
+        lost(l, "query could not be sent");
+}
+
 /* Asks for a fetch: starts one now, or after the one in progress. */
 static void start_fetch(struct listener *l)
 {
@@ -336,29 +359,7 @@ static void start_fetch(struct listener *l)
         return;
     }
     l->again = false;
-    if (send_query(l, Q_STABLE, "SELECT stable, high FROM paytrackr_stream_bounds()", 0, NULL) < 0)
-        lost(l, "query could not be sent");
-}
-
-/* Reads the next page of (delivered, stable]. */
-static void send_events_query(struct listener *l)
-{
-    char after[32], upto[32], limit[16];
-    snprintf(after, sizeof after, "%" PRId64, l->delivered);
-    snprintf(upto, sizeof upto, "%" PRId64, l->stable);
-    snprintf(limit, sizeof limit, "%d", l->page);
-    const char *params[3] = {after, upto, limit};
-    /* ORDER BY payment_events.seq: a bare `seq` would sort by the text
-     * output column ("10" < "9"). */
-    if (send_query(l, Q_EVENTS,
-                   "SELECT seq::text, type, "
-                   "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-                   "payment::text, payment->>'status', payment->>'currency', "
-                   "payment->>'payer', payment->>'payee' "
-                   "FROM payment_events WHERE seq > $1::bigint AND seq <= $2::bigint "
-                   "ORDER BY payment_events.seq LIMIT $3::int",
-                   3, params) < 0)
-        lost(l, "query could not be sent");
+    send_fetch(l);
 }
 
 static void inflight_cb(lws_sorted_usec_list_t *sul)
@@ -371,7 +372,7 @@ static void next_page_cb(lws_sorted_usec_list_t *sul)
 {
     struct listener *l = lws_container_of(sul, struct listener, sul_page);
     if (l->query == Q_PAUSED && l->conn)
-        send_events_query(l);
+        send_fetch(l);
 }
 
 /* The fetch is over: run the next one if a wake-up came meanwhile. */
@@ -392,16 +393,36 @@ static int64_t parse_seq(const char *s)
     return (int64_t) v;
 }
 
+/* Reads the bounds in columns `col` and `col + 1` of row 0 (NULL: a writer
+ * that does not announce its seq ran longer than the function waits).
+ * Returns 0 or -1. */
+static int read_bounds(struct listener *l, PGresult *res, int col)
+{
+    if (PQntuples(res) < 1 || PQnfields(res) < col + 2)
+        return -1;
+    if (PQgetisnull(res, 0, col) || PQgetisnull(res, 0, col + 1)) {
+        l->stable = l->high = -1;
+        return 0;
+    }
+    l->stable = parse_seq(PQgetvalue(res, 0, col));
+    l->high = parse_seq(PQgetvalue(res, 0, col + 1));
+    return l->stable >= 0 && l->high >= l->stable ? 0 : -1;
+}
+
 /* Broadcasts a page of events, in seq order. Returns 0 or -1 (a row that
  * does not parse: the fetch fails and is retried). */
 static int broadcast_rows(struct listener *l, PGresult *res)
 {
-    int rows = PQntuples(res);
+    if (read_bounds(l, res, 8) < 0)
+        return -1;
+    int rows = PQntuples(res), events = 0;
     for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 0))
+            continue; /* the bounds-only row */
         struct stream_event ev;
         ev.seq = parse_seq(PQgetvalue(res, i, 0));
-        if (ev.seq <= l->delivered)
-            return -1; /* the query says seq > delivered: not our table */
+        if (ev.seq <= l->delivered || (l->stable >= 0 && ev.seq > l->stable))
+            return -1; /* outside (delivered, stable]: not our function */
         ev.type = PQgetvalue(res, i, 1);
         ev.at = PQgetvalue(res, i, 2);
         ev.payment = PQgetvalue(res, i, 3);
@@ -412,8 +433,9 @@ static int broadcast_rows(struct listener *l, PGresult *res)
         ev.payee = PQgetvalue(res, i, 7);
         stream_broadcast(l->srv, &ev);
         l->delivered = ev.seq;
+        events++;
     }
-    l->page_full = rows == l->page;
+    l->page_full = events == l->page;
     return 0;
 }
 
@@ -430,14 +452,7 @@ static void handle_result(struct listener *l, PGresult *res)
         ok = st == PGRES_COMMAND_OK;
         break;
     case Q_STABLE:
-        ok = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
-        if (ok) {
-            /* NULL: a writer ran longer than the function waits. */
-            bool null = PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1);
-            l->stable = null ? -1 : parse_seq(PQgetvalue(res, 0, 0));
-            l->high = null ? -1 : parse_seq(PQgetvalue(res, 0, 1));
-            ok = null || (l->stable >= 0 && l->high >= l->stable);
-        }
+        ok = st == PGRES_TUPLES_OK && PQntuples(res) == 1 && read_bounds(l, res, 0) == 0;
         break;
     case Q_EVENTS:
         ok = st == PGRES_TUPLES_OK && broadcast_rows(l, res) == 0;
@@ -481,50 +496,45 @@ static void query_complete(struct listener *l)
             fetch_failed(l);
         return;
     }
-    switch (l->query) {
-    case Q_LISTEN:
+    if (l->query == Q_LISTEN) {
         l->query = Q_NONE;
         l->listening = true;
         /* Catch up from `delivered`, or learn the head the first time. */
         start_fetch(l);
         return;
-    case Q_STABLE:
-        l->fetch_failed = false;
-        if (l->stable >= 0 && l->high > l->stable)
-            lws_sul_schedule(l->srv->context, 0, &l->sul_inflight, inflight_cb,
-                             LISTENER_INFLIGHT_US);
-        if (l->stable < 0) {
-            l->again = true; /* a long writer: just ask again */
-        } else if (l->delivered < 0) {
-            /* First contact: subscribers with after=null start here. */
-            l->delivered = l->stable;
-            set_up(l);
-            stream_head_known(l->srv);
-        } else {
-            set_up(l);
-            if (l->stable > l->delivered) {
-                send_events_query(l);
-                return;
-            }
-        }
-        fetch_finished(l);
+    }
+    if (l->query != Q_STABLE && l->query != Q_EVENTS)
         return;
-    case Q_EVENTS:
-        if (l->page_full) {
-            /* Let the subscribers' writable callbacks run first. */
-            l->query = Q_PAUSED;
-            lws_sul_schedule(l->srv->context, 0, &l->sul_page, next_page_cb, 1);
-            return;
-        }
-        /* Every seq up to the bound is now delivered or will never
-         * exist (rolled back): the cursor may pass the gaps. */
-        l->delivered = l->stable;
+    l->fetch_failed = false;
+    if (l->stable < 0) {
+        /* A writer that does not announce ran long: just ask again. */
+        l->again = true;
         fetch_finished(l);
-        return;
-    case Q_PAUSED:
-    case Q_NONE:
         return;
     }
+    if (l->high > l->stable) /* a lower seq is still committing */
+        lws_sul_schedule(l->srv->context, 0, &l->sul_inflight, inflight_cb, LISTENER_INFLIGHT_US);
+    if (l->query == Q_STABLE) {
+        /* First contact: subscribers with after=null start here. */
+        l->delivered = l->stable;
+        set_up(l);
+        stream_head_known(l->srv);
+        fetch_finished(l);
+        return;
+    }
+    set_up(l);
+    if (l->page_full) {
+        /* More to read: let the subscribers' writable callbacks run
+         * first, then the next page from the new `delivered`. */
+        l->query = Q_PAUSED;
+        lws_sul_schedule(l->srv->context, 0, &l->sul_page, next_page_cb, 1);
+        return;
+    }
+    /* Every seq up to the bound is now delivered or will never exist
+     * (rolled back): the cursor may pass the gaps. */
+    if (l->stable > l->delivered)
+        l->delivered = l->stable;
+    fetch_finished(l);
 }
 
 /* Reads what the server sent: query results and notifications. Returns

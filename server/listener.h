@@ -11,11 +11,11 @@
  *
  * A notification is only a wake-up; the events table is the source of
  * truth. A wake-up (a notification, a 1 s safety tick, a reconnect) runs a
- * "fetch" on that same connection, asynchronously: paytrackr_stream_bounds()
- * gives S, the highest seq up to which every event is final (committed or
- * never to appear; see docs/stream.md and migration 0002), then the events
- * with delivered < seq <= S are read in order, handed to
- * stream_broadcast(), and `delivered` becomes S. At most one fetch runs at
+ * "fetch" on that same connection, asynchronously, in one round trip
+ * (paytrackr_stream_fetch): S, the highest seq up to which every event is
+ * final (committed or never to appear; see docs/stream.md and migrations
+ * 0002, 0003), then the events with delivered < seq <= S, in order, which are
+ * handed to stream_broadcast(); `delivered` becomes S. At most one fetch runs at
  * a time; a wake-up during one asks for another. While a writer with a
  * lower seq is still committing (S below the sequence's high-water mark),
  * it looks again every 2 ms.

@@ -5,7 +5,8 @@
  * cost as little CPU as possible, since it shares the machine with the
  * server and PostgreSQL), and W writer threads that commit events at a
  * fixed total rate straight into PostgreSQL, shaped like the server's own
- * writes (payment first, then the event and its NOTIFY, one transaction).
+ * writes (store.c: payment first, then the event with its NOTIFY and the
+ * advisory lock announcing its seq, one transaction).
  * A writer notes the time COMMIT returned for each seq; a subscriber notes
  * when the event's frame arrived; the difference is the latency from
  * commit to receipt. Every subscriber must get every event once, in seq
@@ -119,7 +120,8 @@ static const char insert_sql[] =
     " 'metadata', p.metadata, 'version', p.version, 'created_at', to_char(p.created_at AT TIME"
     " ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'updated_at', to_char(p.updated_at AT"
     " TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM p RETURNING seq)"
-    " SELECT seq, pg_notify('paytrackr_events', seq::text) FROM e;"
+    " SELECT seq, pg_notify('paytrackr_events', seq::text),"
+    " pg_advisory_xact_lock((seq >> 32)::int, ((seq << 32) >> 32)::int) FROM e;"
     "COMMIT;";
 
 /* One writer thread: its share of the rate, paced by the clock. */

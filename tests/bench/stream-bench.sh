@@ -31,7 +31,9 @@ fi
 ninja -C build-release server/paytrackr-server >/dev/null
 bench_pg_start
 client=$PGDIR/stream-bench
-trap 'bench_server_stop 2>/dev/null; bench_pg_stop' EXIT
+cleanup() { bench_server_stop 2>/dev/null || true; bench_pg_stop; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 read -ra pq_cflags <<<"$(pkg-config --cflags libpq)"
 read -ra pq_libs <<<"$(pkg-config --libs libpq)"
 cc -O2 -std=c11 -Wall -Wextra -Werror "${pq_cflags[@]}" -o "$client" \
