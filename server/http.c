@@ -419,6 +419,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (srv)
             guard_connection_event(srv, reason == LWS_CALLBACK_WSI_CREATE);
         return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* A WebSocket upgrade without our subprotocol lands on protocol 0
+         * (this one): refuse it rather than speak WebSocket as "http". */
+        return 1;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* A worker finished a job (or a signal arrived): collect on the
          * service thread. */
