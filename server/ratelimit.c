@@ -220,20 +220,20 @@ bool ratelimit_noted(struct ratelimit *rl, const char *key, const char *tag)
 /* The peer's address as a table key. IPv6 peers are keyed by their /64:
  * one host usually owns a whole /64, and counting its addresses one by one
  * would let it walk around the limit. Returns -1 when unknown, and for a
- * loopback peer: that is a local proxy (a service mesh sidecar, kubectl
+ * peer at 127.0.0.1 or ::1: that is a local proxy (a service mesh sidecar, kubectl
  * port-forward) speaking for any number of clients, and limiting it would
  * let one client lock out all of them. */
-static int peer_key(struct http_req *rq, char *key, size_t cap)
+static int peer_key(struct lws *wsi, char *key, size_t cap)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd = (int) lws_get_socket_fd(rq->wsi);
+    int fd = (int) lws_get_socket_fd(wsi);
     if (fd < 0 || getpeername(fd, (struct sockaddr *) &ss, &len) != 0)
         return -1;
     char text[INET6_ADDRSTRLEN];
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *) &ss;
-        if ((ntohl(sin->sin_addr.s_addr) >> 24) == 127)
+        if (ntohl(sin->sin_addr.s_addr) == INADDR_LOOPBACK)
             return -1;
         if (!inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text))
             return -1;
@@ -242,7 +242,9 @@ static int peer_key(struct http_req *rq, char *key, size_t cap)
     }
     if (ss.ss_family == AF_INET6) {
         struct in6_addr a = ((const struct sockaddr_in6 *) &ss)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127))
+        if (IN6_IS_ADDR_LOOPBACK(&a) ||
+            (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127 && a.s6_addr[13] == 0 &&
+             a.s6_addr[14] == 0 && a.s6_addr[15] == 1))
             return -1;
         if (!IN6_IS_ADDR_V4MAPPED(&a))
             memset(&a.s6_addr[8], 0, 8);
@@ -273,41 +275,54 @@ static struct ratelimit *peer_table(struct server *srv)
     return srv->rl_peers;
 }
 
-int ratelimit_check_peer(struct http_req *rq)
+int ratelimit_peer_wait(struct server *srv, struct lws *wsi, const char *caller)
 {
-    struct server *srv = rq->srv;
     char key[RL_KEY_MAX];
-    if (!peer_limit_on(srv) || peer_key(rq, key, sizeof key) < 0 || !peer_table(srv))
+    if (!peer_limit_on(srv) || peer_key(wsi, key, sizeof key) < 0 || !peer_table(srv))
         return 0;
     int64_t now = server_now_us();
     int wait = ratelimit_peek(srv->rl_peers, key, now);
     if (!wait) {
-        ratelimit_note(srv->rl_peers, key, rq->who.caller, now);
+        ratelimit_note(srv->rl_peers, key, caller, now);
         return 0;
     }
     /* Blocked. Callers that were working from here before keep working
      * (a NAT or office address is shared); any other token, right or
      * wrong, gets the same 429, so guessing learns nothing meanwhile. */
-    if (ratelimit_noted(srv->rl_peers, key, rq->who.caller))
+    if (ratelimit_noted(srv->rl_peers, key, caller))
         return 0;
     srv->metrics.rate_limited_peer++;
-    respond_429(rq, wait, "too many failed authentications from this address; retry later");
+    return wait;
+}
+
+int ratelimit_peer_failed(struct server *srv, struct lws *wsi)
+{
+    char key[RL_KEY_MAX];
+    if (!peer_limit_on(srv) || peer_key(wsi, key, sizeof key) < 0 || !peer_table(srv))
+        return 0;
+    int wait = ratelimit_take(srv->rl_peers, key, server_now_us());
+    if (wait)
+        srv->metrics.rate_limited_peer++;
+    return wait;
+}
+
+int ratelimit_check_peer(struct http_req *rq)
+{
+    int wait = ratelimit_peer_wait(rq->srv, rq->wsi, rq->who.caller);
+    if (!wait)
+        return 0;
+    respond_429(rq, wait, RL_PEER_MESSAGE);
     return -1;
 }
 
 void ratelimit_auth_failed(struct http_req *rq)
 {
-    struct server *srv = rq->srv;
-    char key[RL_KEY_MAX];
-    if (!peer_limit_on(srv) || peer_key(rq, key, sizeof key) < 0 || !peer_table(srv))
-        return;
-    int wait = ratelimit_take(srv->rl_peers, key, server_now_us());
+    int wait = ratelimit_peer_failed(rq->srv, rq->wsi);
     if (!wait)
         return;
     /* Over the allowance: the same answer as a blocked valid token. */
-    srv->metrics.rate_limited_peer++;
     rq->www_authenticate = false;
-    respond_429(rq, wait, "too many failed authentications from this address; retry later");
+    respond_429(rq, wait, RL_PEER_MESSAGE);
 }
 
 int ratelimit_caller(struct server *srv, const char *caller)
@@ -330,7 +345,7 @@ int ratelimit_check_caller(struct http_req *rq)
     if (!wait)
         return 0;
     rq->srv->metrics.rate_limited_caller++;
-    respond_429(rq, wait, "too many requests for this token; retry later");
+    respond_429(rq, wait, RL_CALLER_MESSAGE);
     return -1;
 }
 

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 struct http_req;
+struct lws;
 struct server;
 struct ratelimit;
 
@@ -63,6 +64,15 @@ int ratelimit_check_peer(struct http_req *rq);
 /* After a failed authentication (already answered 401): charges the peer
  * address, and turns the answer into 429 when it is over its allowance. */
 void ratelimit_auth_failed(struct http_req *rq);
+
+/* The same two for any connection (a WebSocket upgrade), answering
+ * nothing: 0 when it may go on, else the seconds to wait, and the caller
+ * refuses it with 429 and RL_PEER_MESSAGE. */
+int ratelimit_peer_wait(struct server *srv, struct lws *wsi, const char *caller);
+int ratelimit_peer_failed(struct server *srv, struct lws *wsi);
+
+#define RL_PEER_MESSAGE   "too many failed authentications from this address; retry later"
+#define RL_CALLER_MESSAGE "too many requests for this token; retry later"
 
 /* After authentication: takes a token for rq->who.caller; answers 429 and
  * returns -1 when there is none. */

@@ -18,6 +18,7 @@
 #include "listener.h"
 #include "payment.h"
 #include "pjson.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "validate.h"
 
@@ -948,6 +949,7 @@ static void handle_message(struct stream_conn *c)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(root, "request_id");
     const char *t = cJSON_IsString(type) ? type->valuestring : NULL;
+    int wait;
     if (!t) {
         send_error(c, "bad_request", "a message needs a string type", NULL);
     } else if (strcmp(t, "subscribe") == 0) {
@@ -961,6 +963,15 @@ static void handle_message(struct stream_conn *c)
             db_result_error(&now, 429, "rate_limited",
                             "too many operations in flight on this connection", NULL);
             now.retry_after = 1;
+            op_submit(c, rid->valuestring, NULL, &now);
+        } else if ((wait = ratelimit_caller(c->srv, c->who.caller)) > 0) {
+            /* Each operation is a request like its HTTP twin and takes a
+             * token from the same bucket. (subscribe does not: it is once
+             * per connection, and the upgrade passed the peer limit.) */
+            struct db_result now = {0};
+            c->srv->metrics.rate_limited_caller++;
+            db_result_error(&now, 429, "rate_limited", RL_CALLER_MESSAGE, NULL);
+            now.retry_after = wait;
             op_submit(c, rid->valuestring, NULL, &now);
         } else if (t[0] == 'c') {
             handle_create(c, root, rid->valuestring);
@@ -1032,17 +1043,20 @@ static void on_receive(struct stream_conn *c, const char *in, size_t len)
  * has just been switched to the ws role, whose raw writes go straight out
  * (a few hundred bytes on a fresh connection). */
 static int refuse(struct lws *wsi, int status, const char *reason, const char *code,
-                  const char *message)
+                  const char *message, int retry_after)
 {
     char *body = pt_error_body(code, message, NULL);
+    char retry[32] = "";
+    if (retry_after > 0)
+        snprintf(retry, sizeof retry, "retry-after: %d\r\n", retry_after);
     unsigned char buf[LWS_PRE + 1024];
     int n = snprintf((char *) buf + LWS_PRE, sizeof buf - LWS_PRE,
                      "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
                      "content-length: %zu\r\ncache-control: no-store\r\n%s%s"
                      "connection: close\r\n\r\n%s",
                      status, reason, body ? strlen(body) : 0,
-                     status == 401 ? "www-authenticate: Bearer realm=\"paytrackr\"\r\n" : "",
-                     status == 503 ? "retry-after: 1\r\n" : "", body ? body : "");
+                     status == 401 ? "www-authenticate: Bearer realm=\"paytrackr\"\r\n" : "", retry,
+                     body ? body : "");
     free(body);
     if (n > 0 && (size_t) n < sizeof buf - LWS_PRE)
         lws_write(wsi, buf + LWS_PRE, (size_t) n, LWS_WRITE_RAW);
@@ -1057,10 +1071,10 @@ static int on_filter(struct server *srv, struct stream_conn *c, struct lws *wsi)
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) >= (int) sizeof path ||
         lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0 ||
         strcmp(path, "/v1/stream") != 0)
-        return refuse(wsi, 404, "Not Found", "not_found", "the stream is at GET /v1/stream");
+        return refuse(wsi, 404, "Not Found", "not_found", "the stream is at GET /v1/stream", 0);
     if (srv->draining)
-        return refuse(wsi, 503, "Service Unavailable", "unavailable",
-                      "the server is shutting down");
+        return refuse(wsi, 503, "Service Unavailable", "unavailable", "the server is shutting down",
+                      1);
     char header[512];
     const char *value = NULL;
     int hlen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -1077,9 +1091,17 @@ static int on_filter(struct server *srv, struct stream_conn *c, struct lws *wsi)
         memset(arg, 0, sizeof arg);
     }
     memset(header, 0, sizeof header);
-    if (rc < 0)
+    /* The same per-address limits as an HTTP request's authentication. */
+    if (rc < 0) {
+        int wait = ratelimit_peer_failed(srv, wsi);
+        if (wait)
+            return refuse(wsi, 429, "Too Many Requests", "rate_limited", RL_PEER_MESSAGE, wait);
         return refuse(wsi, 401, "Unauthorized", "unauthenticated",
-                      "send Authorization: Bearer <token> or ?access_token= with a valid token");
+                      "send Authorization: Bearer <token> or ?access_token= with a valid token", 0);
+    }
+    int wait = ratelimit_peer_wait(srv, wsi, c->who.caller);
+    if (wait)
+        return refuse(wsi, 429, "Too Many Requests", "rate_limited", RL_PEER_MESSAGE, wait);
     return 0;
 }
 

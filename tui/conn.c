@@ -67,6 +67,7 @@ static struct {
     bool rx_overflow;
     char path[1024];
     char close_why[TUI_ERROR_MAX];
+    char tls_why[96]; /* why OpenSSL refused the server's certificate */
     bool shutting_down;
 } c;
 
@@ -239,6 +240,7 @@ void conn_start(void)
     lws_sul_cancel(&c.sul_retry);
     c.retry_at = 0;
     c.close_why[0] = '\0';
+    c.tls_why[0] = '\0';
     memset(&i, 0, sizeof i);
     i.context = c.ctx;
     i.address = c.args->host;
@@ -466,6 +468,8 @@ static void describe_failure(struct lws *wsi, const char *in, char *buf, size_t 
         snprintf(buf, cap, "503: the server is unavailable");
     else if (status >= 300)
         snprintf(buf, cap, "the server answered %u instead of upgrading", status);
+    else if (c.args->tls && c.tls_why[0])
+        snprintf(buf, cap, "TLS: certificate refused: %s (--ca-file for a private CA)", c.tls_why);
     else if (c.args->tls && in != NULL && (strstr(in, "SSL") || strstr(in, "certificate")))
         snprintf(buf, cap,
                  "TLS: the server's certificate was not accepted (--ca-file for a "
@@ -547,6 +551,16 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          code, len > 2 ? ": " : "", (int) (len > 2 ? len - 2 : 0),
                          (const char *) b + 2);
         }
+        break;
+
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        /* OpenSSL's verdict (len: preverify_ok), left as it is. lws reports
+         * a refused certificate only as a failed handshake ("SSL err 1"),
+         * so the reason (unknown issuer, host name mismatch) is kept here. */
+        if (wsi == c.wsi && len == 0 && user != NULL && !c.tls_why[0])
+            snprintf(
+                c.tls_why, sizeof c.tls_why, "%s",
+                X509_verify_cert_error_string(X509_STORE_CTX_get_error((X509_STORE_CTX *) user)));
         break;
 
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {

@@ -284,14 +284,17 @@ def _decode_json(raw):
 class Api:
     """A tiny HTTP client for one host:port."""
 
-    def __init__(self, host, port, default_token=OPERATOR_TOKEN, timeout=15.0):
+    def __init__(self, host, port, default_token=OPERATOR_TOKEN, timeout=15.0, source=None):
         self.host = host
         self.port = port
         self.default_token = default_token
         self.timeout = timeout
+        self.source = source  # a local address to connect from, e.g. 127.0.0.2
 
     def connection(self, timeout=None):
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout)
+        return http.client.HTTPConnection(
+            self.host, self.port, timeout=timeout or self.timeout,
+            source_address=(self.source, 0) if self.source else None)
 
     def request(self, method, path, body=None, headers=None, token="__default__", raw=None,
                 conn=None, timeout=None):
@@ -342,11 +345,12 @@ class Api:
         return self.request("DELETE", path, **kw)
 
 
-def raw_exchange(host, port, data, timeout=15.0, read_limit=1 << 20):
+def raw_exchange(host, port, data, timeout=15.0, read_limit=1 << 20, source=None):
     """Sends raw bytes on a fresh TCP connection (tolerating a peer that
     stops reading) and returns everything the server sent until it closed
     the connection, a full response arrived, or the timeout passed."""
-    s = socket.create_connection((host, port), timeout=timeout)
+    s = socket.create_connection((host, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     received = b""
     try:
         try:
