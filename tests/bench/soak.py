@@ -85,6 +85,9 @@ def log(msg):
 
 
 T0 = time.monotonic()
+# when the load and the fault schedule start: times in the summary, the
+# problems and outcomes.csv count from here, like the fault plan
+RUN = {"t0": T0}
 
 
 class Interrupted(BaseException):
@@ -520,6 +523,28 @@ class HttpWriter(threading.Thread):
 # WebSocket clients (one asyncio loop on its own thread)
 # --------------------------------------------------------------------------
 
+def stamp():
+    """Wall-clock time as the servers log it, for reading logs side by side."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now % 1 * 1000)
+
+
+def close_code(exc):
+    """How a WebSocket connection ended, for the summary: the close code
+    the server sent ("server 1001"), else the one we sent when websockets
+    itself failed the connection ("client 1011" on a keepalive ping
+    timeout), else the exception's name."""
+    rcvd = getattr(exc, "rcvd", None)
+    sent = getattr(exc, "sent", None)
+    if rcvd is not None:
+        return "server %d" % rcvd.code
+    if sent is not None:
+        return "client %d %s" % (sent.code, sent.reason)
+    if hasattr(exc, "rcvd"):
+        return "no close frame"
+    return type(exc).__name__
+
+
 class Subscriber:
     """Subscribes with after=0 and, after each disconnect, with after=the
     last seq it saw; writes every message that matters to its log."""
@@ -542,6 +567,7 @@ class Subscriber:
         self.gap_started = None
         self.errors = []
         self.violations = 0  # seq not above the previous one, as received
+        self.close_events = []  # (monotonic time, server, how)
         self.crashed = None
 
 
@@ -579,7 +605,8 @@ class WsClients(threading.Thread):
         return await self.websockets.connect(
             self.url(server), subprotocols=["paytrackr.v1"],
             extra_headers={"Authorization": "Bearer " + harness.OPERATOR_TOKEN},
-            open_timeout=10, close_timeout=5, max_size=16 << 20)
+            open_timeout=10, close_timeout=5, max_size=16 << 20,
+            ping_interval=self.args.client_pings or None, ping_timeout=20)
 
     async def _subscriber(self, sub):
         ws_exc = (OSError, asyncio.TimeoutError, self.websockets.InvalidHandshake,
@@ -605,8 +632,8 @@ class WsClients(threading.Thread):
                     sub.longest_gap = max(sub.longest_gap, time.monotonic() - sub.gap_started)
                     sub.gap_started = None
                     backoff = 0.05
-                    out.write("# connect %d to %s after=%d head=%s\n"
-                              % (sub.connects, sub.server, sub.last, reply.get("head")))
+                    out.write("# %s connect %d to %s after=%d head=%s\n"
+                              % (stamp(), sub.connects, sub.server, sub.last, reply.get("head")))
                     stop_wait = asyncio.ensure_future(self.stop_event.wait())
                     try:
                         while True:
@@ -628,7 +655,7 @@ class WsClients(threading.Thread):
                                 sub.count += 1
                             elif m.get("type") == "error":
                                 sub.errors.append(m)
-                                out.write("# error %s\n" % json.dumps(m))
+                                out.write("# %s error %s\n" % (stamp(), json.dumps(m)))
                     finally:
                         stop_wait.cancel()
                     await ws.close()
@@ -636,14 +663,15 @@ class WsClients(threading.Thread):
                 except ws_exc as exc:
                     if self.stop_event.is_set():
                         return
-                    code = getattr(exc, "code", None)
+                    code = close_code(exc)
                     if sub.gap_started is None:
                         sub.gap_started = time.monotonic()
+                        sub.closes[code] += 1
+                        sub.close_events.append((sub.gap_started, sub.server, code))
+                        out.write("# %s closed %s on %s: %r\n" % (stamp(), code, sub.server, exc))
                         if sub.roam and sub.connects:
                             sub.server = "b" if sub.server == "a" else "a"
                             sub.switches += 1
-                        sub.closes[str(code if code is not None else type(exc).__name__)] += 1
-                        out.write("# closed %s\n" % (code if code is not None else repr(exc)))
                     else:
                         sub.failed_attempts += 1
                     if ws is not None:
@@ -692,7 +720,8 @@ class WsClients(threading.Thread):
                 await ws.send(json.dumps(msg))
                 deadline = time.monotonic() + HTTP_TIMEOUT_S
                 while True:
-                    m = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+                    left = max(0.1, deadline - time.monotonic())
+                    m = json.loads(await asyncio.wait_for(ws.recv(), left))
                     if m.get("request_id") == rid:
                         break
                 status = m.get("status") if m.get("type") == "result" else None
@@ -707,7 +736,8 @@ class WsClients(threading.Thread):
                     note = "unexpected"
                     self.ws_unexpected.append("%s %s -> %d %s" % (server, op, status,
                                                                 json.dumps(m)[:300]))
-                if op == "ws_create" and (status == 201 or (400 <= status < 500 and status not in (409, 429))):
+                settled = status == 201 or (400 <= status < 500 and status not in (409, 429))
+                if op == "ws_create" and settled:
                     pending = None
                 self.ws_ops[op] += 1
                 self.outcomes.add(t0, time.monotonic(), server, "ws", op, status, note)
@@ -715,7 +745,8 @@ class WsClients(threading.Thread):
                 if self.writers_stop.is_set():
                     break
                 self.ws_ops[op] += 1
-                self.outcomes.add(t0, time.monotonic(), server, "ws", op, None, repr(exc)[:200])
+                self.outcomes.add(t0, time.monotonic(), server, "ws", op, None,
+                                  "%s at %s: %r" % (close_code(exc), stamp(), exc)[:300])
                 if ws is not None:
                     await ws.close()
                 ws = None
@@ -1005,7 +1036,8 @@ def http_verdict(outcomes, faults):
             if faults.excuses(server, t0, t1):
                 excused[key] += 1
             else:
-                stray.append("%s %s on %s at %.1f s: %s %s" % (channel, op, server, t0 - T0,
+                stray.append("%s %s on %s at %.1f s: %s %s" % (channel, op, server,
+                                                                t0 - RUN["t0"],
                                                                 status or "dropped", note))
     if bad5xx:
         problems.append("%d answers were 5xx other than 503, e.g.:\n    %s"
@@ -1041,7 +1073,8 @@ def db_verdict(pg, writers):
     if mismatch:
         problems.append("database: payments whose last event does not match the row "
                         "(id, version, event version, deleted, event type): %r" % mismatch)
-    counts = pg.psql("SELECT (SELECT count(*) FROM payments), (SELECT count(*) FROM payment_events)")[0]
+    counts = pg.psql("SELECT (SELECT count(*) FROM payments), "
+                     "(SELECT count(*) FROM payment_events)")[0]
     return problems, {"payments": int(counts[0]), "events": int(counts[1]),
                       "acknowledged_creates": len(acked)}
 
@@ -1068,6 +1101,9 @@ def parse_args(argv):
                     help="how many of them filter on currency %s" % FILTER_CURRENCY)
     ap.add_argument("--ws-writers", type=int, default=2, help="WebSocket create/list clients")
     ap.add_argument("--ws-rate", type=float, default=2, help="operations a second per WS writer")
+    ap.add_argument("--client-pings", type=float, default=20,
+                    help="seconds between the WebSocket clients' own keepalive pings, each "
+                         "of which must be answered within 20 s (0: none)")
     ap.add_argument("--grace", type=int, default=10, help="PAYTRACKR_SHUTDOWN_GRACE_SECONDS")
     ap.add_argument("--recover-timeout", type=float, default=60,
                     help="seconds a fault may take to be recovered from")
@@ -1156,12 +1192,16 @@ def main(argv=None):
         ws = WsClients(args, servers, outcomes, workdir, run_tag)
         ws.start()
         ws.ready.wait(10)
-        writers = [HttpWriter(i, args, servers, outcomes, stop, run_tag) for i in range(args.writers)]
+        writers = [HttpWriter(i, args, servers, outcomes, stop, run_tag)
+                   for i in range(args.writers)]
         for w in writers:
             w.start()
-        start = time.monotonic()
+        start = RUN["t0"] = time.monotonic()
         plan = fault_schedule(args)
         log("fault plan: %s" % ", ".join("%.0fs %s" % (t, "+".join(k)) for t, k in plan))
+        if args.pg_restart_at >= 0 and not any("restart_pg" in k for _, k in plan):
+            log("note: no tick is left for the PostgreSQL restart (run longer or with "
+                "more frequent ticks)")
         for at, kinds in plan:
             left = start + at - time.monotonic()
             if left > 0:
@@ -1229,6 +1269,14 @@ def main(argv=None):
                 problems.append("%s crashed: %s" % (sub.name, sub.crashed))
             if sub.errors:
                 problems.append("%s got error messages: %r" % (sub.name, sub.errors[:3]))
+            # a connection may end in an outage of its server, or with 4008
+            # (too slow: the contract's way), never otherwise
+            odd = ["%s on %s at %.1f s" % (how, server, t - RUN["t0"])
+                   for t, server, how in sub.close_events
+                   if how != "server 4008" and not faults.excuses(server, t, t)]
+            if odd:
+                problems.append("%s was disconnected outside any outage: %s"
+                                % (sub.name, "; ".join(odd[:5])))
         for w in writers:
             if w.crashed:
                 problems.append(w.crashed)
@@ -1268,7 +1316,8 @@ def main(argv=None):
             "database": db_fig,
             "catchup_s": catchup_s,
             "last_seq": target,
-            "subscribers": [{"name": s.name, "filter": s.filt, "events": len(read_sub_log(s.logpath)),
+            "subscribers": [{"name": s.name, "filter": s.filt,
+                             "events": len(read_sub_log(s.logpath)),
                              "connects": s.connects, "reconnects": s.reconnects,
                              "server_switches": s.switches,
                              "closes": dict(s.closes), "failed_attempts": s.failed_attempts,
@@ -1280,7 +1329,8 @@ def main(argv=None):
             "server_logs": server_log_levels(servers),
         })
     except (Interrupted, KeyboardInterrupt) as exc:
-        problems.append("interrupted (%s) — the watchdog fires after %.0f s" % (exc, hard_deadline))
+        problems.append("interrupted (%s); the watchdog fires after %.0f s"
+                        % (exc, hard_deadline))
     except Exception as exc:
         import traceback
         traceback.print_exc()
@@ -1306,7 +1356,7 @@ def main(argv=None):
         cw = csv.writer(f)
         cw.writerow(["start_s", "ms", "server", "channel", "op", "status", "note"])
         for t0, t1, server, channel, op, status, note in outcomes.rows:
-            cw.writerow([round(t0 - T0, 3), round((t1 - t0) * 1000, 1), server, channel, op,
+            cw.writerow([round(t0 - RUN["t0"], 3), round((t1 - t0) * 1000, 1), server, channel, op,
                          status if status is not None else "dropped", note])
     with open(workdir / "summary.json", "w") as f:
         json.dump(summary, f, indent=2, default=str)
