@@ -317,6 +317,21 @@ static int idempotency_store(PGconn *conn, const struct store_create *in, struct
     return 0;
 }
 
+/* Reads the one payment a write RETURNed, and clears `res`. Returns 0, or
+ * -1 with the result filled (the query failed, or the row did not fit). */
+static int returned_payment(PGconn *conn, PGresult *res, pt_payment *out, struct db_result *r)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rc = row_to_payment(res, 0, 0, out);
+    PQclear(res);
+    if (rc < 0)
+        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
+    return rc;
+}
+
 static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, struct db_result *r)
 {
     char amount[24];
@@ -344,15 +359,7 @@ static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, s
         "RETURNING " PAYMENT_COLUMNS,
         9, params);
     free(meta);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_result_from_pg(r, conn, res);
-        return -1;
-    }
-    int rc = row_to_payment(res, 0, 0, out);
-    PQclear(res);
-    if (rc < 0)
-        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
-    return rc;
+    return returned_payment(conn, res, out, r);
 }
 
 void store_run_create(struct db_job *job, PGconn *conn)
@@ -480,15 +487,7 @@ static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out, s
         "WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " PAYMENT_COLUMNS,
         10, params);
     free(meta);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_result_from_pg(r, conn, res);
-        return -1;
-    }
-    int rc = row_to_payment(res, 0, 0, out);
-    PQclear(res);
-    if (rc < 0)
-        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
-    return rc;
+    return returned_payment(conn, res, out, r);
 }
 
 void store_run_patch(struct db_job *job, PGconn *conn)
@@ -546,16 +545,8 @@ void store_run_delete(struct db_job *job, PGconn *conn)
         "updated_at = greatest(date_trunc('milliseconds', clock_timestamp()), updated_at) "
         "WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " PAYMENT_COLUMNS,
         1, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_result_from_pg(r, conn, res);
+    if (returned_payment(conn, res, &deleted, r) < 0)
         goto done;
-    }
-    int rc = row_to_payment(res, 0, 0, &deleted);
-    PQclear(res);
-    if (rc < 0) {
-        db_result_error(r, 500, "internal", "stored payment could not be read back", NULL);
-        goto done;
-    }
     if (insert_event(conn, r, "payment.deleted", &deleted) < 0 || commit(conn, r) < 0)
         goto done;
     r->status = 204;
