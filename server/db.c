@@ -111,15 +111,13 @@ void db_result_from_pg(struct db_result *r, PGconn *conn, PGresult *res)
         db_result_error(r, 500, "internal", "the database rejected the request", NULL);
 }
 
-/* Server NOTICEs ("relation already exists, skipping") are not errors and
- * must not reach stderr as unstructured lines. */
-static void ignore_notice(void *arg, const char *message)
+void db_ignore_notice(void *arg, const char *message)
 {
     (void) arg;
     (void) message;
 }
 
-static void wipe_free(char *s)
+void db_wipe_free(char *s)
 {
     if (s) {
         memset(s, 0, strlen(s));
@@ -150,7 +148,7 @@ static void maybe_refresh(struct db_pool *pool)
     char *old = pool->conninfo;
     pool->conninfo = fresh;
     pthread_mutex_unlock(&pool->lock);
-    wipe_free(old);
+    db_wipe_free(old);
     log_msg(pool->log, LOG_INFO, "connection string re-read from Key Vault");
 }
 
@@ -189,9 +187,9 @@ static PGconn *worker_connect_once(struct db_pool *pool)
     keys[n] = NULL;
     vals[n] = NULL;
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    wipe_free(conninfo);
+    db_wipe_free(conninfo);
     if (conn && PQstatus(conn) == CONNECTION_OK) {
-        PQsetNoticeProcessor(conn, ignore_notice, NULL);
+        PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
         return conn;
     }
     char msg[256];
@@ -467,7 +465,7 @@ void db_pool_stop(struct db_pool *pool)
         pthread_join(pool->threads[i], NULL);
     db_pool_drain(pool);
     free(pool->threads);
-    wipe_free(pool->conninfo);
+    db_wipe_free(pool->conninfo);
     free(pool->sslrootcert);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->done_lock);

@@ -119,6 +119,13 @@ void db_result_from_pg(struct db_result *r, PGconn *conn, PGresult *res);
 /* Frees the result's body. */
 void db_result_clear(struct db_result *r);
 
+/* Zeroes then frees a string that may hold a password (NULL is fine). */
+void db_wipe_free(char *s);
+
+/* A libpq notice processor that drops server NOTICEs ("already exists,
+ * skipping"): they are not errors and must not reach stderr unformatted. */
+void db_ignore_notice(void *arg, const char *message);
+
 /* Frees a job: its arg (through free_arg), its result body, itself. */
 void db_job_free(struct db_job *job);
 

@@ -92,21 +92,6 @@ static int64_t now_us(void)
     return server_now_us();
 }
 
-/* Server NOTICEs on this connection are not errors. */
-static void quiet_notice(void *arg, const char *message)
-{
-    (void) arg;
-    (void) message;
-}
-
-static void wipe_free(char *s)
-{
-    if (s) {
-        memset(s, 0, strlen(s));
-        free(s);
-    }
-}
-
 /* The first line of libpq's last error, for the log. */
 static void pq_error(PGconn *conn, char *buf, size_t cap)
 {
@@ -171,7 +156,7 @@ static void start_connect(struct listener *l)
     l->thread_done = false;
     l->thread_conn = NULL;
     if (pthread_create(&l->thread, NULL, connect_main, l) != 0) {
-        wipe_free(l->thread_conninfo);
+        db_wipe_free(l->thread_conninfo);
         free(l->thread_rootcert);
         l->thread_conninfo = l->thread_rootcert = NULL;
         log_msg(&l->srv->log, LOG_ERROR, "listener: cannot start the connect thread");
@@ -251,7 +236,7 @@ static void connect_finished(struct listener *l)
         return;
     pthread_join(l->thread, NULL);
     l->connecting = false;
-    wipe_free(l->thread_conninfo);
+    db_wipe_free(l->thread_conninfo);
     free(l->thread_rootcert);
     l->thread_conninfo = l->thread_rootcert = NULL;
     if (l->stopped) {
@@ -269,7 +254,7 @@ static void connect_finished(struct listener *l)
         return;
     }
     l->conn = conn;
-    PQsetNoticeProcessor(conn, quiet_notice, NULL);
+    PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
     if (PQsetnonblocking(conn, 1) != 0 || adopt_socket(l) < 0) {
         lost(l, "cannot watch the connection's socket");
         return;
@@ -669,7 +654,7 @@ void listener_stop(struct server *srv)
     if (l->connecting) {
         pthread_join(l->thread, NULL);
         PQfinish(l->thread_conn);
-        wipe_free(l->thread_conninfo);
+        db_wipe_free(l->thread_conninfo);
         free(l->thread_rootcert);
     }
     if (l->wsi)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "embedded.h"
 
 /* An arbitrary constant naming "paytrackr migrations" among advisory
@@ -72,17 +73,10 @@ rollback:;
     return -1;
 }
 
-/* "already exists, skipping" NOTICEs are expected on every run. */
-static void quiet_notice(void *arg, const char *message)
-{
-    (void) arg;
-    (void) message;
-}
-
 int migrate_apply(PGconn *conn, const struct logger *log, char *cause, size_t cause_len)
 {
     int applied_now = 0;
-    PQnoticeProcessor previous = PQsetNoticeProcessor(conn, quiet_notice, NULL);
+    PQnoticeProcessor previous = PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
     cause[0] = '\0';
     if (exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", cause, cause_len) < 0)
         return -1;
