@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "currency.h"
+#include "cursor.h"
 #include "payment.h"
 #include "utf8.h"
 
@@ -274,86 +275,25 @@ void query_free(struct list_query *q)
     memset(q, 0, sizeof *q);
 }
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+_Static_assert(PT_CURSOR_TIME_MAX <= QUERY_TIME_MAX, "a cursor's time fits the query");
+_Static_assert(PT_CURSOR_ID_MAX <= sizeof(((struct list_query *) 0)->cursor_id),
+               "a cursor's id fits the query");
 
 void query_cursor_encode(bool asc, const char *time, const char *id, char *out, size_t cap)
 {
-    char plain[128];
-    int n = snprintf(plain, sizeof plain, "1|%c|%s|%s", asc ? 'a' : 'd', time, id);
-    size_t len = n > 0 ? (size_t) n : 0;
-    size_t w = 0;
-    for (size_t i = 0; i < len && w + 5 < cap; i += 3) {
-        unsigned v = (unsigned char) plain[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned char) plain[i + 1] << 8;
-        if (i + 2 < len)
-            v |= (unsigned char) plain[i + 2];
-        out[w++] = b64url[(v >> 18) & 63];
-        out[w++] = b64url[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[w++] = b64url[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[w++] = b64url[v & 63];
-    }
-    out[w < cap ? w : cap - 1] = '\0';
-}
-
-static int b64_value(char c)
-{
-    const char *p = c ? strchr(b64url, c) : NULL;
-    return p ? (int) (p - b64url) : -1;
-}
-
-/* Decodes unpadded base64url into `out` (cap bytes incl. NUL); returns the
- * decoded length or -1. */
-static int b64url_decode(const char *text, char *out, size_t cap)
-{
-    size_t w = 0;
-    unsigned bits = 0;
-    int nbits = 0;
-    for (const char *c = text; *c; c++) {
-        int v = b64_value(*c);
-        if (v < 0)
-            return -1;
-        bits = (bits << 6 | (unsigned) v) & 0xffffff;
-        nbits += 6;
-        if (nbits >= 8) {
-            nbits -= 8;
-            if (w + 1 >= cap)
-                return -1;
-            out[w++] = (char) ((bits >> nbits) & 0xff);
-        }
-    }
-    out[w] = '\0';
-    return (int) w;
+    if (pt_cursor_encode(asc, time, id, out, cap) != 0 && cap > 0)
+        out[0] = '\0';
 }
 
 int query_cursor_decode(const char *text, struct list_query *q)
 {
-    size_t len = strlen(text);
-    if (len == 0 || len > 160 || len % 4 == 1)
+    char time[PT_CURSOR_TIME_MAX], id[PT_CURSOR_ID_MAX];
+    bool asc;
+
+    if (pt_cursor_decode(text, &asc, time, id) != 0 || asc != q->asc)
         return -1;
-    char plain[128];
-    int decoded = b64url_decode(text, plain, sizeof plain);
-    if (decoded < 0)
-        return -1;
-    size_t w = (size_t) decoded;
-    if (strlen(plain) != w)
-        return -1;
-    /* "1|a|2026-11-24T12:00:00.123000Z|uuid" */
-    if (w < 6 || plain[0] != '1' || plain[1] != '|' || plain[3] != '|')
-        return -1;
-    if ((plain[2] == 'a') != q->asc || (plain[2] != 'a' && plain[2] != 'd'))
-        return -1;
-    char *time = plain + 4;
-    char *bar = strchr(time, '|');
-    if (!bar)
-        return -1;
-    *bar = '\0';
-    const char *id = bar + 1;
     if (!query_valid_time(time) || !query_valid_uuid(id))
         return -1;
-    /* both lengths were checked by the validators above */
     memcpy(q->cursor_time, time, strlen(time) + 1);
     memcpy(q->cursor_id, id, strlen(id) + 1);
     q->has_cursor = true;

@@ -4,10 +4,13 @@
  * In time order (the server's own order) the model holds a contiguous
  * window of at most MODEL_WINDOW_MAX rows of the filtered list and fetches
  * pages as the cursor nears either end: downwards with the list's
- * next_cursor, upwards with the opposite order, and, once the window was
- * trimmed at an end, with created_at bounds (keyset paging, inclusive,
- * deduplicated by id). So browsing 100,000 payments never loads them all
- * and memory stays bounded. Sorting by another column has no server
+ * next_cursor, upwards with the opposite order. Each page's next_cursor
+ * also marks the row it points at with that row's exact key (created_at to
+ * the microsecond, id), and the window is only ever trimmed so that it ends
+ * on such a row: paging then resumes from there with a cursor made for it
+ * (common/cursor.h), exact even when thousands of payments share one
+ * millisecond. So browsing 100,000 payments never loads them all and
+ * memory stays bounded. Sorting by another column has no server
  * support: the model then loads up to MODEL_LOCAL_MAX rows and sorts them
  * itself, and says so.
  *
@@ -16,7 +19,11 @@
  * payment when rows arrive or leave above it, and while paused they are
  * held (bounded) and applied on resume. Every list answer carries the
  * window generation it was asked for; answers for an older window are
- * dropped.
+ * dropped. A list answer is a snapshot from when the server ran the
+ * query, so the events that arrived while it was in flight are applied
+ * again over it (from a bounded ring of recent events; applying is
+ * idempotent by version); without that, a payment created while the
+ * first page was loading would never show.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +41,6 @@
 #define PENDING_MOVE_MAX 100000
 
 struct model_priv {
-    char down_bound[48]; /* created_* bound the down cursor chain was asked with */
-    char up_bound[48];
     char reselect[PT_ID_LEN + 1];
     bool stale; /* a reload could not be sent or failed: redo when possible */
 };
@@ -82,6 +87,19 @@ static void clear_pq(struct model *m)
     m->pq_overflow = false;
 }
 
+static void clear_recent(struct model *m)
+{
+    /* The ring is calloc'ed: slots never used hold empty payments. */
+    if (m->recent != NULL)
+        for (size_t i = 0; i < MODEL_RECENT_MAX; i++)
+            pt_payment_clear(&m->recent[i].p);
+    free(m->recent);
+    m->recent = NULL;
+    m->recent_total = 0;
+    memset(m->list_sent_at, 0, sizeof m->list_sent_at);
+    m->pause_from = 0;
+}
+
 static void clear_rows(struct model *m)
 {
     for (size_t i = 0; i < m->n; i++)
@@ -109,6 +127,7 @@ void model_free(struct model *m)
     m->rows = NULL;
     m->cap = 0;
     clear_pq(m);
+    clear_recent(m);
 }
 
 static int cmp64(int64_t a, int64_t b)
@@ -345,27 +364,6 @@ static cJSON *list_msg(const struct model *m, bool reverse, int limit, cJSON **q
     return msg;
 }
 
-/* Adds a "created_gte:..." / "created_lt:..." bound written as name=value. */
-static void add_bound(cJSON *q, const char *bound)
-{
-    char name[16];
-    const char *eq = strchr(bound, '=');
-
-    if (eq == NULL || (size_t) (eq - bound) >= sizeof name)
-        return;
-    memcpy(name, bound, (size_t) (eq - bound));
-    name[eq - bound] = '\0';
-    cJSON_AddStringToObject(q, name, eq + 1);
-}
-
-static void make_bound(char *buf, size_t cap, const char *name, int64_t ms)
-{
-    char t[32];
-
-    util_format_time(ms, t, sizeof t);
-    snprintf(buf, cap, "%s=%.24s", name, t);
-}
-
 void model_reload(struct model *m, bool bottom)
 {
     cJSON *msg, *q;
@@ -380,6 +378,7 @@ void model_reload(struct model *m, bool bottom)
     m->want_bottom = bottom && !local_mode(m);
     priv.stale = false;
     msg = list_msg(m, m->want_bottom, local_mode(m) ? LOCAL_PAGE : MODEL_PAGE, &q);
+    m->list_sent_at[REQ_LIST_RELOAD] = m->recent_total;
     if (msg == NULL || conn_request("list", msg, REQ_LIST_RELOAD, m->gen) != 0) {
         m->busy_reload = false;
         priv.stale = true;
@@ -393,26 +392,15 @@ static void fetch_down(struct model *m)
 
     if (m->busy_down || m->busy_reload || m->at_bottom || m->n == 0)
         return;
+    if (m->down_cursor == NULL) {
+        m->at_bottom = true; /* nothing to continue from (local mode's last page) */
+        return;
+    }
     msg = list_msg(m, false, local_mode(m) ? LOCAL_PAGE : MODEL_PAGE, &q);
     if (msg == NULL)
         return;
-    if (m->down_cursor != NULL) {
-        cJSON_AddStringToObject(q, "cursor", m->down_cursor);
-        if (priv.down_bound[0] != '\0')
-            add_bound(q, priv.down_bound);
-    } else if (local_mode(m)) {
-        cJSON_Delete(msg);
-        m->at_bottom = true; /* nothing to continue from */
-        return;
-    } else {
-        const struct row *last = m->rows[m->n - 1];
-
-        if (m->desc)
-            make_bound(priv.down_bound, sizeof priv.down_bound, "created_lt", last->created_ms + 1);
-        else
-            make_bound(priv.down_bound, sizeof priv.down_bound, "created_gte", last->created_ms);
-        add_bound(q, priv.down_bound);
-    }
+    cJSON_AddStringToObject(q, "cursor", m->down_cursor);
+    m->list_sent_at[REQ_LIST_DOWN] = m->recent_total;
     if (conn_request("list", msg, REQ_LIST_DOWN, m->gen) == 0)
         m->busy_down = true;
 }
@@ -423,22 +411,15 @@ static void fetch_up(struct model *m)
 
     if (local_mode(m) || m->busy_up || m->busy_reload || m->at_top || m->n == 0)
         return;
+    if (m->up_cursor == NULL) {
+        m->at_top = true; /* cannot happen: trimming leaves a cursor */
+        return;
+    }
     msg = list_msg(m, true, MODEL_PAGE, &q);
     if (msg == NULL)
         return;
-    if (m->up_cursor != NULL) {
-        cJSON_AddStringToObject(q, "cursor", m->up_cursor);
-        if (priv.up_bound[0] != '\0')
-            add_bound(q, priv.up_bound);
-    } else {
-        const struct row *first = m->rows[0];
-
-        if (m->desc)
-            make_bound(priv.up_bound, sizeof priv.up_bound, "created_gte", first->created_ms);
-        else
-            make_bound(priv.up_bound, sizeof priv.up_bound, "created_lt", first->created_ms + 1);
-        add_bound(q, priv.up_bound);
-    }
+    cJSON_AddStringToObject(q, "cursor", m->up_cursor);
+    m->list_sent_at[REQ_LIST_UP] = m->recent_total;
     if (conn_request("list", msg, REQ_LIST_UP, m->gen) == 0)
         m->busy_up = true;
 }
@@ -486,7 +467,38 @@ static void set_str(char **dst, const char *src)
     *dst = util_strdup(src);
 }
 
-/* Drops rows far above the cursor when the window grew past its cap. */
+/* Marks the row `next` (a page's next_cursor) points at with its exact
+ * key, so that paging can later resume from it. */
+static void remember_key(struct model *m, const char *next)
+{
+    char time[PT_CURSOR_TIME_MAX], id[PT_CURSOR_ID_MAX];
+    bool asc;
+    long idx;
+
+    if (next == NULL || local_mode(m) || pt_cursor_decode(next, &asc, time, id) != 0)
+        return;
+    idx = find_id(m, id);
+    if (idx >= 0)
+        memcpy(m->rows[idx]->key_time, time, sizeof time);
+}
+
+/* Sets *cursor to "after row i" in the given order; false when row i has
+ * no key (or the cursor cannot be made). */
+static bool cursor_after(const struct model *m, size_t i, bool asc, char **cursor)
+{
+    char text[PT_CURSOR_MAX + 1];
+    const struct row *r = m->rows[i];
+
+    if (r->key_time[0] == '\0' ||
+        pt_cursor_encode(asc, r->key_time, r->p.id, text, sizeof text) != 0)
+        return false;
+    set_str(cursor, text);
+    return *cursor != NULL;
+}
+
+/* Drops rows far above the cursor when the window grew past its cap. The
+ * window then starts on a row with a key, the next page upwards starts
+ * right after it; without one near enough the window stays larger. */
 static void trim_top(struct model *m)
 {
     size_t excess, keep_above, k;
@@ -498,6 +510,9 @@ static void trim_top(struct model *m)
     k = m->sel > keep_above ? m->sel - keep_above : 0;
     if (k > excess)
         k = excess;
+    /* upwards is the opposite order: ascending when the view is newest first */
+    while (k > 0 && !cursor_after(m, k, m->desc, &m->up_cursor))
+        k--;
     if (k == 0)
         return;
     for (size_t i = 0; i < k; i++)
@@ -507,30 +522,28 @@ static void trim_top(struct model *m)
     m->sel -= k;
     m->top = m->top >= k ? m->top - k : 0;
     m->at_top = false;
-    free(m->up_cursor);
-    m->up_cursor = NULL;
-    priv.up_bound[0] = '\0';
     keep_visible(m);
 }
 
-/* Drops rows far below the cursor when the window grew past its cap. */
+/* Drops rows far below the cursor when the window grew past its cap; the
+ * window then ends on a row with a key (see trim_top). */
 static void trim_bottom(struct model *m)
 {
-    size_t floor_n;
+    size_t floor_n, keep;
 
     if (local_mode(m) || m->n <= MODEL_WINDOW_MAX)
         return;
     floor_n = m->sel + (size_t) m->page_h + PREFETCH_MIN;
     if (floor_n < MODEL_WINDOW_MAX)
         floor_n = MODEL_WINDOW_MAX;
-    if (m->n <= floor_n)
+    for (keep = floor_n; keep < m->n; keep++)
+        if (cursor_after(m, keep - 1, !m->desc, &m->down_cursor))
+            break;
+    if (keep >= m->n)
         return;
-    while (m->n > floor_n)
+    while (m->n > keep)
         row_free(m->rows[--m->n]);
     m->at_bottom = false;
-    free(m->down_cursor);
-    m->down_cursor = NULL;
-    priv.down_bound[0] = '\0';
     keep_visible(m);
 }
 
@@ -576,7 +589,6 @@ static void on_reload(struct model *m, const cJSON *data, bool has_more, const c
     free(m->down_cursor);
     free(m->up_cursor);
     m->down_cursor = m->up_cursor = NULL;
-    priv.down_bound[0] = priv.up_bound[0] = '\0';
     m->above_new = 0;
     k = decode_new(m, data, &rs);
     if (reserve(m, k) == 0) {
@@ -605,6 +617,7 @@ static void on_reload(struct model *m, const cJSON *data, bool has_more, const c
         set_str(&m->down_cursor, next);
         m->sel = 0;
     }
+    remember_key(m, next);
     m->top = 0;
     idx = priv.reselect[0] ? find_id(m, priv.reselect) : -1;
     if (idx >= 0)
@@ -635,8 +648,7 @@ static void on_down(struct model *m, const cJSON *data, bool has_more, const cha
     free(rs);
     m->at_bottom = !has_more;
     set_str(&m->down_cursor, next);
-    if (!has_more)
-        priv.down_bound[0] = '\0';
+    remember_key(m, next);
     if (m->pending_move > 0 && k > 0) {
         long pm = m->pending_move;
 
@@ -676,8 +688,7 @@ static void on_up(struct model *m, const cJSON *data, bool has_more, const char 
     if (m->at_top)
         m->above_new = 0;
     set_str(&m->up_cursor, next);
-    if (!has_more)
-        priv.up_bound[0] = '\0';
+    remember_key(m, next);
     if (m->pending_move < 0 && k > 0) {
         long pm = m->pending_move;
 
@@ -782,6 +793,33 @@ void model_meter(const struct model *m, int *buckets)
     }
 }
 
+static void apply(struct model *m, int type, pt_payment *p, bool highlight, bool replay);
+
+/* Applies again, over a list answer for `kind`, the events that arrived
+ * since it was asked for, except those a pause holds (resuming applies
+ * them). When the ring no longer holds them all, the window is reloaded. */
+static void replay_since_request(struct model *m, enum req_kind kind)
+{
+    uint64_t from = m->list_sent_at[kind];
+    uint64_t to = m->paused && m->pause_from > from ? m->pause_from : m->recent_total;
+
+    if (m->paused && m->pause_from <= from)
+        return;
+    if (m->recent_total - from > MODEL_RECENT_MAX) {
+        priv.stale = true; /* too much happened meanwhile: ask again */
+        return;
+    }
+    for (uint64_t i = from; i < to; i++) {
+        const struct pending_event *ev = &m->recent[i % MODEL_RECENT_MAX];
+        pt_payment copy;
+
+        if (pt_payment_copy(&copy, &ev->p) != 0)
+            continue;
+        apply(m, ev->type, &copy, true, true);
+        pt_payment_clear(&copy);
+    }
+}
+
 void model_on_list(struct model *m, enum req_kind kind, uint64_t tag, int status, const cJSON *body)
 {
     bool has_more;
@@ -824,11 +862,34 @@ void model_on_list(struct model *m, enum req_kind kind, uint64_t tag, int status
         on_down(m, data, has_more, next);
     else
         on_up(m, data, has_more, next);
+    replay_since_request(m, kind);
     model_maybe_fetch(m);
     app_dirty();
 }
 
 /* ---- events ------------------------------------------------------------ */
+
+/* Keeps a copy of an event in the ring of recent ones (best effort: an
+ * event that cannot be copied is only missing from replays). */
+static void remember(struct model *m, int type, int64_t seq, const pt_payment *p)
+{
+    struct pending_event *slot;
+
+    if (m->recent == NULL) {
+        m->recent = calloc(MODEL_RECENT_MAX, sizeof *m->recent);
+        if (m->recent == NULL)
+            return;
+    }
+    slot = &m->recent[m->recent_total % MODEL_RECENT_MAX];
+    if (m->recent_total >= MODEL_RECENT_MAX)
+        pt_payment_clear(&slot->p);
+    memset(slot, 0, sizeof *slot);
+    if (pt_payment_copy(&slot->p, p) != 0)
+        memset(&slot->p, 0, sizeof slot->p);
+    slot->type = type;
+    slot->seq = seq;
+    m->recent_total++;
+}
 
 static int event_type(const char *name)
 {
@@ -849,8 +910,9 @@ void model_remove_id(struct model *m, const char *id)
         row_free(take_at(m, (size_t) idx));
 }
 
-/* Applies one change to the window. */
-static void apply(struct model *m, int type, pt_payment *p, bool highlight)
+/* Applies one change to the window; `replay` when it was applied once
+ * already (over an older window), so it is not counted twice. */
+static void apply(struct model *m, int type, pt_payment *p, bool highlight, bool replay)
 {
     long idx;
     struct row *r;
@@ -900,7 +962,8 @@ static void apply(struct model *m, int type, pt_payment *p, bool highlight)
     pos = lower_bound(m, r);
     if (!local_mode(m) && m->n > 0) {
         if (pos == 0 && !m->at_top) {
-            m->above_new++;
+            if (!replay)
+                m->above_new++;
             row_free(r);
             return;
         }
@@ -937,7 +1000,7 @@ void model_apply_payment(struct model *m, const pt_payment *p, bool highlight)
 
     if (pt_payment_copy(&copy, p) != 0)
         return;
-    apply(m, 1, &copy, highlight);
+    apply(m, 1, &copy, highlight, false);
     pt_payment_clear(&copy);
     app_dirty();
 }
@@ -965,6 +1028,7 @@ void model_on_event(struct model *m, const cJSON *msg)
         memset(&p, 0, sizeof p);
         util_copy(p.id, sizeof p.id, id->valuestring);
     }
+    remember(m, type, seq, &p);
     if (type == 0 && m->meter_t0 > 0 && util_parse_time(p.created_at, &created_ms) == 0 &&
         created_ms >= m->meter_t0)
         meter_add(m, created_ms);
@@ -992,7 +1056,7 @@ void model_on_event(struct model *m, const cJSON *msg)
         }
         m->pause_count++;
     } else {
-        apply(m, type, &p, true);
+        apply(m, type, &p, true, false);
         pt_payment_clear(&p);
     }
 seen:
@@ -1006,6 +1070,7 @@ void model_toggle_pause(struct model *m)
     if (!m->paused) {
         m->paused = true;
         m->pause_count = 0;
+        m->pause_from = m->recent_total;
         return;
     }
     m->paused = false;
@@ -1017,7 +1082,7 @@ void model_toggle_pause(struct model *m)
         size_t n = m->pq_n;
 
         for (size_t i = 0; i < m->pq_n; i++) {
-            apply(m, m->pq[i].type, &m->pq[i].p, true);
+            apply(m, m->pq[i].type, &m->pq[i].p, true, false);
             pt_payment_clear(&m->pq[i].p);
         }
         m->pq_n = 0;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "cursor.h"
 #include "payment.h"
 
 #define TUI_PROGRAM   "paytrackr-tui"
@@ -144,6 +145,7 @@ enum sort_col {
 #define MODEL_LOCAL_MAX  5000  /* rows sorted locally for other columns */
 #define MODEL_PAUSE_MAX  10000 /* events held while paused */
 #define MODEL_METER_MIN  60    /* minutes in the sparkline */
+#define MODEL_RECENT_MAX 2048  /* recent events replayed over list answers */
 
 struct filter {
     char text[128];   /* q: substring of payer, payee or reference */
@@ -156,6 +158,10 @@ struct row {
     int64_t created_ms;
     int64_t hl_until; /* monotonic ms; highlighted while now is before */
     bool hl_new;
+    /* created_at to the microsecond when a page ended on this row (from its
+     * next_cursor), else "": paging resumes exactly from such a row, even
+     * among thousands of payments created in the same millisecond. */
+    char key_time[PT_CURSOR_TIME_MAX];
 };
 
 struct pending_event {
@@ -184,6 +190,13 @@ struct model {
     size_t pq_n, pq_cap;
     bool pq_overflow;
     size_t pause_count;
+    /* The last MODEL_RECENT_MAX events, so that a list answer (a snapshot
+     * taken when the server ran its query) can be brought up to date with
+     * the events that arrived while it was in flight. */
+    struct pending_event *recent; /* ring, allocated on first use */
+    uint64_t recent_total;        /* events ever stored in the ring */
+    uint64_t list_sent_at[3];     /* recent_total when each list kind was sent */
+    uint64_t pause_from;          /* recent_total when the pause began */
     /* meter: payments per minute over the last hour */
     int64_t meter_min[MODEL_METER_MIN];
     int meter_cnt[MODEL_METER_MIN];

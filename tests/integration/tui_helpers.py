@@ -158,6 +158,10 @@ class Tui:
         for k in keys:
             self._tmux("send-keys", "-t", "tui", k)
 
+    def press(self, key, times):
+        """Sends `key` `times` times in one tmux command (a burst)."""
+        self._tmux("send-keys", "-t", "tui", *([key] * times))
+
     def type(self, text):
         self._tmux("send-keys", "-t", "tui", "-l", "--", text)
 
