@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "migrate.h"
+#include "pgstmt.h"
 #include "pjson.h"
 
 /* After a failed connection attempt, jobs fail fast for this long rather
@@ -190,6 +191,10 @@ static PGconn *worker_connect_once(struct db_pool *pool)
     db_wipe_free(conninfo);
     if (conn && PQstatus(conn) == CONNECTION_OK) {
         PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
+        if (pgstmt_attach(conn) != 0)
+            log_msg(pool->log, LOG_WARN,
+                    "statements on a database connection run unprepared: "
+                    "out of memory");
         return conn;
     }
     char msg[256];

@@ -13,10 +13,6 @@
 #include "pjson.h"
 #include "server.h"
 
-/* Body bytes written per writable callback: small enough not to hog the
- * loop, large enough that a 300 KiB page needs few turns. */
-#define HTTP_CHUNK 16384
-
 static const struct {
     enum lws_token_indexes token;
     enum http_method method;
@@ -181,44 +177,43 @@ static int add_header(struct http_req *rq, const char *name, const char *value, 
                                        (const unsigned char *) value, (int) strlen(value), p, end);
 }
 
-static int write_headers(struct http_req *rq)
+/* Puts the response headers, finalised, at *p. */
+static int put_headers(struct http_req *rq, unsigned char **p, unsigned char *end)
 {
-    unsigned char buf[LWS_PRE + 2048];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
     struct lws *wsi = rq->wsi;
-    if (lws_add_http_header_status(wsi, (unsigned int) rq->status, &p, end))
+    if (lws_add_http_header_status(wsi, (unsigned int) rq->status, p, end))
         return -1;
     if (rq->resp_body) {
         if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                         (const unsigned char *) "application/json", 16, &p, end))
+                                         (const unsigned char *) "application/json", 16, p, end))
             return -1;
     }
     if (rq->status != 204 && rq->status != 304 &&
-        lws_add_http_header_content_length(wsi, rq->resp_len, &p, end))
+        lws_add_http_header_content_length(wsi, rq->resp_len, p, end))
         return -1;
-    if (add_header(rq, "x-request-id:", rq->request_id, &p, end) ||
-        add_header(rq, "cache-control:", "no-store", &p, end))
+    if (add_header(rq, "x-request-id:", rq->request_id, p, end) ||
+        add_header(rq, "cache-control:", "no-store", p, end))
         return -1;
-    if (rq->etag[0] && add_header(rq, "etag:", rq->etag, &p, end))
+    if (rq->etag[0] && add_header(rq, "etag:", rq->etag, p, end))
         return -1;
-    if (rq->location[0] && add_header(rq, "location:", rq->location, &p, end))
+    if (rq->location[0] && add_header(rq, "location:", rq->location, p, end))
         return -1;
-    if (rq->allow && add_header(rq, "allow:", rq->allow, &p, end))
+    if (rq->allow && add_header(rq, "allow:", rq->allow, p, end))
         return -1;
-    if (rq->replayed && add_header(rq, "idempotent-replayed:", "true", &p, end))
+    if (rq->replayed && add_header(rq, "idempotent-replayed:", "true", p, end))
         return -1;
     if (rq->www_authenticate &&
-        add_header(rq, "www-authenticate:", "Bearer realm=\"paytrackr\"", &p, end))
+        add_header(rq, "www-authenticate:", "Bearer realm=\"paytrackr\"", p, end))
         return -1;
     if (rq->retry_after) {
         char num[32];
         snprintf(num, sizeof num, "%d", rq->retry_after);
-        if (add_header(rq, "retry-after:", num, &p, end))
+        if (add_header(rq, "retry-after:", num, p, end))
             return -1;
     }
-    if ((rq->close_after || rq->srv->draining) && add_header(rq, "connection:", "close", &p, end))
+    if ((rq->close_after || rq->srv->draining) && add_header(rq, "connection:", "close", p, end))
         return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
+    if (lws_finalize_http_header(wsi, p, end))
         return -1;
     return 0;
 }
@@ -257,29 +252,33 @@ static int finish_request(struct http_req *rq)
     return lws_http_transaction_completed(rq->wsi) ? 1 : 0;
 }
 
+/*
+ * The headers and the first piece of the body go out in one write, and so
+ * in one TCP segment for most answers: a separate write for the headers
+ * costs a send and a loopback or network round of its own per request, and
+ * wakes the client twice. The public port speaks HTTP/1.1 only (tls.c
+ * refuses h2), where lws_write() passes bytes through as they are and
+ * buffers whatever the socket does not take.
+ */
 static int on_writeable(struct http_req *rq)
 {
-    if (rq->phase == HTTP_SEND_HEADERS) {
-        if (write_headers(rq) < 0)
-            return -1;
-        if (!rq->resp_len)
-            return finish_request(rq) ? -1 : 0;
-        rq->phase = HTTP_SEND_BODY;
-        /* The public port speaks HTTP/1.1 only (tls.c refuses h2), where
-         * lws buffers whatever the socket does not take: the first piece
-         * of the body goes out in the same turn, saving a loop round trip
-         * per request. */
-    }
-    if (rq->phase != HTTP_SEND_BODY)
+    if (rq->phase != HTTP_SEND_HEADERS && rq->phase != HTTP_SEND_BODY)
         return 0;
-    unsigned char buf[LWS_PRE + HTTP_CHUNK];
+    unsigned char *start = rq->srv->tx_buf + LWS_PRE, *p = start;
+    if (rq->phase == HTTP_SEND_HEADERS) {
+        if (put_headers(rq, &p, start + HTTP_HEADERS_MAX) < 0)
+            return -1;
+        rq->phase = HTTP_SEND_BODY;
+    }
     size_t n = rq->resp_len - rq->resp_sent;
     if (n > HTTP_CHUNK)
         n = HTTP_CHUNK;
-    memcpy(buf + LWS_PRE, rq->resp_body + rq->resp_sent, n);
+    if (n)
+        memcpy(p, rq->resp_body + rq->resp_sent, n);
+    p += n;
     bool last = rq->resp_sent + n == rq->resp_len;
-    if (lws_write(rq->wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) <
-        (int) n)
+    int len = (int) (p - start);
+    if (lws_write(rq->wsi, start, (size_t) len, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < len)
         return -1;
     rq->resp_sent += n;
     if (!last) {

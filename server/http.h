@@ -3,9 +3,10 @@
  *
  * Owns: the lws protocol callback for plain HTTP requests on the public
  * vhost: reading the method, path, headers and a bounded body; writing a
- * response (headers first, then the body in pieces as the socket accepts
- * them); the request id; the per-request log line and metrics. What a
- * request means is api.c's business.
+ * response (the headers and the first piece of the body in one write,
+ * then the rest in pieces as the socket accepts them); the request id; the
+ * per-request log line and metrics. What a request means is api.c's
+ * business.
  */
 #ifndef PT_HTTP_H
 #define PT_HTTP_H
@@ -19,6 +20,14 @@
 #include "db.h"
 
 struct server;
+
+/* Body bytes written per writable callback: small enough not to hog the
+ * loop, large enough that a default page of payments goes out in one
+ * write and a 300 KiB page needs few turns. */
+#define HTTP_CHUNK 65536
+/* Room for the response headers ahead of the body in the same write. */
+#define HTTP_HEADERS_MAX 2048
+#define HTTP_TX_BUF_SIZE (LWS_PRE + HTTP_HEADERS_MAX + HTTP_CHUNK)
 
 enum http_method {
     HTTP_GET,

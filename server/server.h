@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -59,6 +60,10 @@ struct server {
     struct ratelimit *rl_callers; /* requests per token */
     struct ratelimit *rl_peers;   /* failed authentications per address */
     lws_sorted_usec_list_t sul_guard;
+
+    /* http.c writes each piece of a response from here: LWS_PRE, then the
+     * headers and body that go out in one write. */
+    unsigned char tx_buf[HTTP_TX_BUF_SIZE];
 };
 
 /* Monotonic microseconds. */

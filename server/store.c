@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "pgstmt.h"
 #include "pjson.h"
 #include "validate.h"
 
@@ -26,9 +27,10 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* Every statement with parameters runs prepared (pgstmt.h). */
 static PGresult *exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
 {
-    return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    return pgstmt_exec(conn, sql, n, params);
 }
 
 static int exec_simple(PGconn *conn, const char *sql)
@@ -590,11 +592,11 @@ void store_change_free(void *arg)
 static const char list_desc_sql[] =
     "SELECT " PAYMENT_COLUMNS ", " CURSOR_COLUMN " FROM payments " LIST_WHERE
     "AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12::uuid)) "
-    "ORDER BY created_at DESC, id DESC LIMIT $13";
+    "ORDER BY payments.created_at DESC, payments.id DESC LIMIT $13";
 static const char list_asc_sql[] =
     "SELECT " PAYMENT_COLUMNS ", " CURSOR_COLUMN " FROM payments " LIST_WHERE
     "AND ($11::timestamptz IS NULL OR (created_at, id) > ($11, $12::uuid)) "
-    "ORDER BY created_at ASC, id ASC LIMIT $13";
+    "ORDER BY payments.created_at ASC, payments.id ASC LIMIT $13";
 
 void store_run_list(struct db_job *job, PGconn *conn)
 {
