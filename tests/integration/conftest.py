@@ -6,6 +6,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,20 @@ def start_server(server_factory):
     SIGTERM and checked (exit 0, no sanitizer report) at session end, or
     earlier by srv.stop() / srv.assert_clean()."""
     return server_factory.start
+
+
+@pytest.fixture
+def own_db(pg):
+    """A database of the test's own, owned by a role of its own that is not
+    a superuser (so row-level security applies to it): {"db", "role",
+    "url"}. The server started on it migrates it."""
+    suffix = uuid.uuid4().hex[:8]
+    role = db = "own_" + suffix
+    pg.psql("CREATE ROLE %s LOGIN" % role, db="postgres")
+    pg.psql("CREATE DATABASE %s OWNER %s" % (db, role), db="postgres")
+    yield {"db": db, "role": role, "url": "postgresql://%s@127.0.0.1:%d/%s" % (role, pg.port, db)}
+    pg.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db, db="postgres")
+    pg.psql("DROP ROLE IF EXISTS %s" % role, db="postgres")
 
 
 @pytest.fixture(scope="session")

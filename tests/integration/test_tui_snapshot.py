@@ -43,19 +43,6 @@ class LockHolder:
             self.proc.wait(timeout=30)
 
 
-@pytest.fixture
-def gated_db(pg, start_server):
-    """A database owned by a non-superuser role, migrated by a server."""
-    suffix = uuid.uuid4().hex[:8]
-    role, db = "tuigate_" + suffix, "tuigate_" + suffix
-    pg.psql("CREATE ROLE %s LOGIN" % role, db="postgres")
-    pg.psql("CREATE DATABASE %s OWNER %s" % (db, role), db="postgres")
-    url = "postgresql://%s@127.0.0.1:%d/%s" % (role, pg.port, db)
-    yield {"db": db, "url": url}
-    pg.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db, db="postgres")
-    pg.psql("DROP ROLE IF EXISTS %s" % role, db="postgres")
-
-
 def install_gate(pg, db):
     """Reading a payment whose payer starts with 'seed-' waits for the
     shared side of the gate lock; every other row reads freely."""
@@ -71,15 +58,15 @@ def install_gate(pg, db):
 
 
 def test_changes_while_the_first_page_loads_are_applied_over_it(
-        pg, gated_db, start_server, tui_factory):
-    srv = start_server(PAYTRACKR_DATABASE_URL=gated_db["url"])
+        pg, own_db, start_server, tui_factory):
+    srv = start_server(PAYTRACKR_DATABASE_URL=own_db["url"])
     for i in range(10):
         create_payment(srv.api, payer="seed-%02d" % i)
     # not gated: deleting and updating read the row they change
     doomed = create_payment(srv.api, payer="live-doomed")
     changed = create_payment(srv.api, payer="live-changed")
-    install_gate(pg, gated_db["db"])
-    gate = LockHolder(pg, gated_db["db"], GATE_KEY)
+    install_gate(pg, own_db["db"])
+    gate = LockHolder(pg, own_db["db"], GATE_KEY)
     try:
         t = tui_factory(ws_url(srv))
         t.wait_for("LIVE")
