@@ -65,3 +65,13 @@ bench_server_stop() {
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
 }
+
+# bench_preload ROWS: payments with predictable ids (…-000000000001 up),
+# one second apart, for the read cases; then VACUUM ANALYZE.
+bench_preload() {
+    bench_psql -c "INSERT INTO payments (id, amount, currency, payer, payee, reference, method, status, created_at, updated_at)
+      SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, i, 'EUR', 'payer ' || i, 'payee', 'R-' || i,
+             'card', 'pending', now() - i * interval '1 second', now() - i * interval '1 second'
+      FROM generate_series(1, $1) i" >/dev/null
+    bench_psql -c "VACUUM ANALYZE" >/dev/null
+}
