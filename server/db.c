@@ -92,7 +92,12 @@ void db_result_error(struct db_result *r, int status, const char *code, const ch
 
 void db_result_from_pg(struct db_result *r, PGconn *conn, PGresult *res)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* A copy: the field lives in `res`, which is cleared below. */
+    char state_buf[8] = "";
+    const char *field = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (field)
+        snprintf(state_buf, sizeof state_buf, "%s", field);
+    const char *state = field ? state_buf : NULL;
     snprintf(r->db_error, sizeof r->db_error, "%s%s%s", state ? state : "", state ? ": " : "",
              PQerrorMessage(conn));
     /* Strip libpq's trailing newline so the log line stays one line. */
@@ -304,6 +309,15 @@ static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
         return;
     }
     job->run(job, *conn);
+    bool outdated = pgstmt_take_outdated(*conn);
+    if (outdated && job->result.status >= 500 && PQtransactionStatus(*conn) == PQTRANS_IDLE) {
+        /* A migration changed what a prepared statement returns (rolling
+         * deploys do that); the job's transaction rolled back, and one
+         * more run prepares the statement afresh. */
+        db_result_clear(&job->result);
+        memset(&job->result, 0, sizeof job->result);
+        job->run(job, *conn);
+    }
     if (job->result.status >= 500) {
         atomic_fetch_add(&pool->errors, 1);
         if (job->result.db_error[0])

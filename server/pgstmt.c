@@ -4,6 +4,7 @@
 #include "pgstmt.h"
 
 #include <libpq-events.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,13 @@
 #define PGSTMT_MAX 64
 
 struct pgstmt_cache {
-    char *sql[PGSTMT_MAX]; /* statement "pt<i>" on this connection is sql[i] */
+    char *sql[PGSTMT_MAX];     /* the text of each statement prepared */
+    unsigned name[PGSTMT_MAX]; /* ...as "pt<name>" on this connection */
     int count;
+    /* Names are never reused: a forgotten statement stays on the server
+     * until the connection closes, and a new one needs a new name. */
+    unsigned next_name;
+    bool outdated; /* forgotten since the last pgstmt_take_outdated() */
 };
 
 static void cache_clear(struct pgstmt_cache *c)
@@ -77,7 +83,7 @@ static int lookup(PGconn *conn, struct pgstmt_cache *c, const char *sql, int n, 
     if (!copy)
         return -1;
     char name[16];
-    snprintf(name, sizeof name, "pt%d", c->count);
+    snprintf(name, sizeof name, "pt%u", c->next_name);
     PGresult *res = PQprepare(conn, name, sql, n, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         free(copy);
@@ -86,7 +92,20 @@ static int lookup(PGconn *conn, struct pgstmt_cache *c, const char *sql, int n, 
     }
     PQclear(res);
     c->sql[c->count] = copy;
+    c->name[c->count] = c->next_name++;
     return c->count++;
+}
+
+/*
+ * When a migration changes the type of a column a prepared statement
+ * returns, PostgreSQL refuses to run it ("cached plan must not change
+ * result type", 0A000) and goes on refusing. Preparing it again is the
+ * only way back.
+ */
+static bool plan_outdated(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return PQresultStatus(res) == PGRES_FATAL_ERROR && state && strcmp(state, "0A000") == 0;
 }
 
 PGresult *pgstmt_exec(PGconn *conn, const char *sql, int n, const char *const *params)
@@ -99,6 +118,22 @@ PGresult *pgstmt_exec(PGconn *conn, const char *sql, int n, const char *const *p
     if (i < 0)
         return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
     char name[16];
-    snprintf(name, sizeof name, "pt%d", i);
-    return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+    snprintf(name, sizeof name, "pt%u", c->name[i]);
+    PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+    if (plan_outdated(res)) {
+        /* A migration rarely changes one statement's columns only: all
+         * are prepared afresh, so a job run again meets no other. */
+        cache_clear(c);
+        c->outdated = true;
+    }
+    return res;
+}
+
+bool pgstmt_take_outdated(PGconn *conn)
+{
+    struct pgstmt_cache *c = PQinstanceData(conn, on_event);
+    if (!c || !c->outdated)
+        return false;
+    c->outdated = false;
+    return true;
 }

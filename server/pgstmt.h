@@ -15,6 +15,7 @@
 #define PT_PGSTMT_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 /* Gives `conn` a statement cache; 0, or -1 (the connection then runs
  * statements unprepared). */
@@ -27,5 +28,13 @@ int pgstmt_attach(PGconn *conn);
  * failed preparation comes back as that failed result.
  */
 PGresult *pgstmt_exec(PGconn *conn, const char *sql, int n, const char *const *params);
+
+/*
+ * True once after a statement failed because a migration changed the
+ * types it returns; the statement is forgotten and prepared afresh on its
+ * next use. The work that failed can then be run again: nothing of it
+ * was committed.
+ */
+bool pgstmt_take_outdated(PGconn *conn);
 
 #endif
