@@ -444,6 +444,11 @@ int db_pool_in_flight(struct db_pool *pool)
     return pool->in_flight;
 }
 
+bool db_pool_migrating(struct db_pool *pool)
+{
+    return atomic_load(&pool->migrate_pending);
+}
+
 char *db_pool_conninfo(struct db_pool *pool)
 {
     return conninfo_copy(pool);

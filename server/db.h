@@ -95,6 +95,10 @@ void db_pool_drain(struct db_pool *pool);
 /* Jobs submitted and not yet drained. */
 int db_pool_in_flight(struct db_pool *pool);
 
+/* True while migrations asked for at start have not been applied yet
+ * (any thread). */
+bool db_pool_migrating(struct db_pool *pool);
+
 void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *out);
 
 /* A malloc'd copy of the current connection string (it changes when the

@@ -459,7 +459,13 @@ static void fetch_failed(struct listener *l)
 {
     char msg[256];
     pq_error(l->conn, msg, sizeof msg);
-    if (!l->fetch_failed)
+    /* On a fresh database the listener usually asks before the pool has
+     * migrated it: expected, so not a warning. */
+    bool schema_missing =
+        strcmp(l->query_state, "42883") == 0 || strcmp(l->query_state, "42P01") == 0;
+    if (!l->fetch_failed && schema_missing && db_pool_migrating(l->srv->pool))
+        log_msg(&l->srv->log, LOG_INFO, "listener: waiting for the migrations; retrying");
+    else if (!l->fetch_failed)
         log_msg(&l->srv->log, LOG_WARN, "listener: fetch failed (%s): %s; retrying",
                 l->query_state[0] ? l->query_state : "no sqlstate", msg);
     l->fetch_failed = true;
