@@ -132,6 +132,11 @@ static bool parse_int_literal(const char *s, size_t n, int64_t *out)
     return true;
 }
 
+const char *pt_json_raw_object(const cJSON *item)
+{
+    return cJSON_IsObject(item) ? item->valuestring : NULL;
+}
+
 const char *pt_json_number_literal(const cJSON *item)
 {
     /* Only the request parser puts text on a number item; trees from
@@ -972,10 +977,23 @@ static cJSON *jp_object(jparser *p)
             goto fail;
         }
         p->pos++;
+        jp_skip_ws(p);
+        size_t value_start = p->pos;
         value = jp_value(p);
         if (value == NULL) {
             free(key);
             goto fail;
+        }
+        if (p->depth == 1 && cJSON_IsObject(value)) {
+            /* A member of the root object keeps its exact text
+             * (pt_json_raw_object). */
+            value->valuestring = cjson_strndup(p->s + value_start, p->pos - value_start);
+            if (value->valuestring == NULL) {
+                free(key);
+                cJSON_Delete(value);
+                jp_oom(p);
+                goto fail;
+            }
         }
         if (!cJSON_AddItemToObject(obj, key, value)) {
             free(key);

@@ -43,6 +43,12 @@ int pt_json_get_int64(const cJSON *item, int64_t *out);
  * The text lives in item->valuestring and is freed by cJSON_Delete. */
 const char *pt_json_number_literal(const cJSON *item);
 
+/* The exact text of an object that is a direct member of a root object
+ * made by pt_json_parse_object (e.g. a WebSocket message's "payment"), so
+ * it can be judged exactly as an HTTP body would be; NULL for any other
+ * item. Lives in item->valuestring, freed by cJSON_Delete. */
+const char *pt_json_raw_object(const cJSON *item);
+
 /* The contract's error body {"error":{"code","message","field"?}} as a
  * malloc'd NUL-terminated string (caller frees), or NULL on allocation
  * failure. `field` NULL or "" omits the member. */

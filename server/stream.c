@@ -609,84 +609,6 @@ void stream_broadcast(struct server *srv, const struct stream_event *ev)
 
 /* ---- client messages ----------------------------------------------------------- */
 
-/*
- * Finding a member's raw text: create and update hand the "payment" and
- * "changes" objects to the HTTP code as the very bytes the client sent,
- * so they are judged exactly as an HTTP body would be (number literals
- * included). The message was already parsed by pt_json_parse_object (valid
- * JSON, an object, no duplicate keys), so this scanner can be simple.
- */
-static size_t skip_ws(const char *t, size_t i, size_t n)
-{
-    while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
-        i++;
-    return i;
-}
-
-static size_t skip_string(const char *t, size_t i, size_t n)
-{
-    for (i++; i < n && t[i] != '"'; i++)
-        if (t[i] == '\\')
-            i++;
-    return i + 1;
-}
-
-static size_t skip_value(const char *t, size_t i, size_t n)
-{
-    if (t[i] == '"')
-        return skip_string(t, i, n);
-    if (t[i] == '{' || t[i] == '[') {
-        int depth = 0;
-        while (i < n) {
-            if (t[i] == '"') {
-                i = skip_string(t, i, n);
-                continue;
-            }
-            if (t[i] == '{' || t[i] == '[')
-                depth++;
-            else if (t[i] == '}' || t[i] == ']')
-                depth--;
-            i++;
-            if (depth == 0)
-                break;
-        }
-        return i;
-    }
-    while (i < n && t[i] != ',' && t[i] != '}' && t[i] != ']' && t[i] != ' ' && t[i] != '\t' &&
-           t[i] != '\n' && t[i] != '\r')
-        i++;
-    return i;
-}
-
-/* Where the value of top-level key `key` lies in `t`: 0 with *start and
- * *len, or -1 when absent. */
-static int member_span(const char *t, size_t n, const char *key, const char **start, size_t *len)
-{
-    size_t klen = strlen(key);
-    size_t i = skip_ws(t, 0, n) + 1; /* past '{' */
-    while (i < n) {
-        i = skip_ws(t, i, n);
-        if (i >= n || t[i] != '"')
-            return -1;
-        size_t kend = skip_string(t, i, n);
-        bool match = kend - i - 2 == klen && memcmp(t + i + 1, key, klen) == 0;
-        i = skip_ws(t, kend, n) + 1; /* past ':' */
-        i = skip_ws(t, i, n);
-        size_t vend = skip_value(t, i, n);
-        if (match) {
-            *start = t + i;
-            *len = vend - i;
-            return 0;
-        }
-        i = skip_ws(t, vend, n);
-        if (i < n && t[i] == ',')
-            i++;
-        else
-            return -1;
-    }
-    return -1;
-}
-
 /* An operation waiting for the pool: who asked, and the request id. */
 struct op_ctx {
     struct stream_owner *owner;
@@ -741,13 +663,20 @@ static void op_submit(struct stream_conn *c, const char *request_id, struct db_j
     c->ops++;
 }
 
-/* The raw text of member `key`, which must be an object. */
-static int object_span(const cJSON *root, const char *text, size_t len, const char *key,
-                       const char **start, size_t *span)
+/*
+ * The raw text of member `key`, which must be an object: create and update
+ * hand the "payment" and "changes" objects to the HTTP code as the very
+ * bytes the client sent, so they are judged exactly as an HTTP body would
+ * be (number literals included). The parser kept that text.
+ */
+static int object_span(const cJSON *root, const char *key, const char **start, size_t *span)
 {
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, key)))
+    const char *raw = pt_json_raw_object(cJSON_GetObjectItemCaseSensitive(root, key));
+    if (!raw)
         return -1;
-    return member_span(text, len, key, start, span);
+    *start = raw;
+    *span = strlen(raw);
+    return 0;
 }
 
 static void handle_create(struct stream_conn *c, const cJSON *root, const char *rid)
@@ -760,7 +689,7 @@ static void handle_create(struct stream_conn *c, const cJSON *root, const char *
     }
     const char *body;
     size_t blen;
-    if (object_span(root, c->rx, c->rx_len, "payment", &body, &blen) < 0) {
+    if (object_span(root, "payment", &body, &blen) < 0) {
         send_error(c, "bad_request", "create needs a payment object", rid);
         return;
     }
@@ -790,7 +719,7 @@ static void handle_update(struct stream_conn *c, const cJSON *root, const char *
     }
     const char *body;
     size_t blen;
-    if (object_span(root, c->rx, c->rx_len, "changes", &body, &blen) < 0) {
+    if (object_span(root, "changes", &body, &blen) < 0) {
         send_error(c, "bad_request", "update needs a changes object", rid);
         return;
     }

@@ -12,8 +12,10 @@
  * - subscribe: "after" (null or an int64 >= 0) and the filter, whose
  *   members are checked with query_parse (the same sets as the list
  *   filters);
- * - create / update: the "payment" / "changes" object, as canonical text,
- *   through pt_json_parse_object and pt_validate_create / pt_validate_patch;
+ * - create / update: the "payment" / "changes" object as the raw text the
+ *   parser kept (pt_json_raw_object, what stream.c hands on), checked to
+ *   parse to the member's own value, then through pt_json_parse_object
+ *   and pt_validate_create / pt_validate_patch;
  *   "if_version" with pt_json_get_int64;
  * - list: the "query" members (strings, or numbers by their literal) as
  *   key/value pairs through query_parse, at most 32 of them.
@@ -101,23 +103,36 @@ static void on_subscribe(const cJSON *root)
     parse_pairs(keys, values, n);
 }
 
-/* The body of create ("payment") or update ("changes"). */
+/*
+ * The body of create ("payment") or update ("changes"): the raw text the
+ * parser kept (pt_json_raw_object), which stream.c hands on as the body.
+ * It must be there for every object member, and parse to the same tree.
+ */
 static void on_body(const cJSON *root, const char *member, int create)
 {
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, member);
     pt_problem pr = {0};
     pt_payment p;
     unsigned changes = 0;
-    char *body;
+    const char *body;
+    char *want, *got;
     cJSON *tree;
     int rc;
 
     if (!cJSON_IsObject(obj))
         return; /* bad_request */
-    body = canonical(obj);
+    body = pt_json_raw_object(obj);
+    if (body == NULL)
+        abort(); /* every object member of the message keeps its text */
     tree = pt_json_parse_object(body, strlen(body), &pr);
     if (tree == NULL)
-        abort(); /* canonical text of a parsed object always parses */
+        abort(); /* the text of a parsed member always parses */
+    want = canonical(obj);
+    got = canonical(tree);
+    if (strcmp(want, got) != 0)
+        abort(); /* ...to the same value */
+    free(want);
+    free(got);
     pr.code = NULL;
     if (create)
         rc = pt_validate_create(tree, body, strlen(body), &p, &pr);
@@ -127,7 +142,6 @@ static void on_body(const cJSON *root, const char *member, int create)
         abort();
     pt_payment_clear(&p);
     cJSON_Delete(tree);
-    free(body);
 }
 
 static void on_update(const cJSON *root)

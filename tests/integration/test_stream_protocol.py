@@ -123,6 +123,13 @@ def test_create_update_list_answer_like_http(server, api):
             assert (res["status"], res["body"]) == (r.status, r.json), (res, r)
             assert r.status == 422
 
+            # a member name written with escapes is the same name
+            raw = json.dumps(harness.payment_body(amount=701))
+            rid = "escaped-key"
+            await ws.send('{"type":"create","request_id":"%s","pay\\u006dent":%s}' % (rid, raw))
+            res, _ = await sh.recv_until(ws, lambda m: m.get("request_id") == rid)
+            assert res["status"] == 201 and res["body"]["amount"] == 701, res
+
             # update, with a stale if_version: 412 like If-Match
             res = await sh.request(ws, {"type": "update", "id": created["id"], "if_version": 1,
                                         "changes": {"status": "settled"}})

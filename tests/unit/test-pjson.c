@@ -404,6 +404,32 @@ static void test_parser(tap *t)
     }
 }
 
+/* The raw text of the root's object members: byte for byte, escaped
+ * keys found by their decoded name, nothing for other items. */
+static void test_raw_object(tap *t)
+{
+    static const char text[] = "{ \"type\" : \"create\", \"pay\\u006dent\" :\t{ \"amount\": 12.0 ,"
+                               " \"m\": {\"k\": \"}\\\"{\"} } , \"n\": {} ,\"list\": [{\"x\":1}] }";
+    pt_problem pr = {0};
+    cJSON *root = pt_json_parse_object(text, strlen(text), &pr);
+    tap_ok(t, root != NULL, "a message with an escaped key parses");
+    if (!root)
+        return;
+    const cJSON *payment = cJSON_GetObjectItemCaseSensitive(root, "payment");
+    tap_is_str(t, pt_json_raw_object(payment), "{ \"amount\": 12.0 , \"m\": {\"k\": \"}\\\"{\"} }",
+               "a member object keeps its exact bytes, white space and literals included");
+    tap_is_str(t, pt_json_raw_object(cJSON_GetObjectItemCaseSensitive(root, "n")), "{}",
+               "an empty member object keeps its text");
+    tap_ok(t, pt_json_raw_object(cJSON_GetObjectItemCaseSensitive(payment, "m")) == NULL,
+           "a nested object deeper down keeps none");
+    tap_ok(t, pt_json_raw_object(cJSON_GetObjectItemCaseSensitive(root, "type")) == NULL,
+           "a string member has none");
+    tap_ok(t, pt_json_raw_object(cJSON_GetObjectItemCaseSensitive(root, "list")->child) == NULL,
+           "an object inside an array has none");
+    tap_ok(t, pt_json_raw_object(root) == NULL, "the root itself has none");
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     tap t = {0};
@@ -413,5 +439,6 @@ int main(void)
     test_error_body(&t);
     test_canonical(&t);
     test_parser(&t);
+    test_raw_object(&t);
     return tap_done(&t);
 }
