@@ -382,21 +382,31 @@ static int load_tls(struct config *cfg, char *cause, size_t cause_len)
     return 0;
 }
 
+/* The settings that pick one of a few words. */
+static int load_modes(struct config *cfg, char *cause, size_t cause_len)
+{
+    static const char *const formats[] = {"json", "text"};
+    static const char *const migrate[] = {"auto", "off"};
+    static const char *const on_off[] = {"on", "off"};
+    int format, migrate_mode, prepare;
+    if (load_choice("PAYTRACKR_LOG_FORMAT", "json", formats, 2, &format, cause, cause_len) < 0 ||
+        load_choice("PAYTRACKR_MIGRATE", "auto", migrate, 2, &migrate_mode, cause, cause_len) < 0 ||
+        load_choice("PAYTRACKR_DB_PREPARE", "on", on_off, 2, &prepare, cause, cause_len) < 0)
+        return -1;
+    cfg->log_format = format == 0 ? CONFIG_LOG_JSON : CONFIG_LOG_TEXT;
+    cfg->migrate_at_start = migrate_mode == 0;
+    cfg->db_prepare = prepare == 0;
+    return 0;
+}
+
 int config_load(struct config *cfg, char *cause, size_t cause_len)
 {
     memset(cfg, 0, sizeof *cfg);
     cause[0] = '\0';
-    static const char *const formats[] = {"json", "text"};
-    static const char *const migrate_modes[] = {"auto", "off"};
-    int format, migrate;
     if (load_listen(cfg, cause, cause_len) < 0 || config_load_database(cfg, cause, cause_len) < 0 ||
         load_auth(cfg, cause, cause_len) < 0 || load_limits(cfg, cause, cause_len) < 0 ||
-        load_tls(cfg, cause, cause_len) < 0 ||
-        load_choice("PAYTRACKR_LOG_FORMAT", "json", formats, 2, &format, cause, cause_len) < 0 ||
-        load_choice("PAYTRACKR_MIGRATE", "auto", migrate_modes, 2, &migrate, cause, cause_len) < 0)
+        load_tls(cfg, cause, cause_len) < 0 || load_modes(cfg, cause, cause_len) < 0)
         return -1;
-    cfg->log_format = format == 0 ? CONFIG_LOG_JSON : CONFIG_LOG_TEXT;
-    cfg->migrate_at_start = migrate == 0;
     return 0;
 }
 

@@ -49,6 +49,7 @@ struct config {
     int db_queue_size;
     enum config_log_format log_format;
     bool migrate_at_start;
+    bool db_prepare; /* PAYTRACKR_DB_PREPARE: statements run prepared */
 
     int shutdown_grace_seconds;
     size_t max_body_bytes;

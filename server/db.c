@@ -47,6 +47,7 @@ struct db_pool {
     const struct logger *log;
 
     atomic_bool migrate_pending;
+    bool prepare; /* read-only after start */
     atomic_llong breaker_until_ms;
     atomic_bool up;
     atomic_ullong errors;
@@ -196,7 +197,7 @@ static PGconn *worker_connect_once(struct db_pool *pool)
     db_wipe_free(conninfo);
     if (conn && PQstatus(conn) == CONNECTION_OK) {
         PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
-        if (pgstmt_attach(conn) != 0)
+        if (pool->prepare && pgstmt_attach(conn) != 0)
             log_msg(pool->log, LOG_WARN,
                     "statements on a database connection run unprepared: "
                     "out of memory");
@@ -384,6 +385,7 @@ struct db_pool *db_pool_start(const struct db_pool_config *cfg)
     pool->context = cfg->context;
     pool->log = cfg->log;
     atomic_init(&pool->migrate_pending, cfg->migrate);
+    pool->prepare = cfg->prepare;
     atomic_init(&pool->breaker_until_ms, 0);
     atomic_init(&pool->up, false);
     atomic_init(&pool->errors, 0);

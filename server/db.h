@@ -65,6 +65,7 @@ struct db_pool_config {
     int size;                    /* worker threads = connections */
     int queue_max;               /* jobs waiting beyond the busy workers */
     bool migrate;                /* apply migrations on first connect */
+    bool prepare;                /* run statements prepared (pgstmt.h) */
     struct lws_context *context; /* woken when a job finishes */
     const struct logger *log;
 };

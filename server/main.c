@@ -347,6 +347,7 @@ static int serve(void)
         .size = srv.cfg.db_pool_size,
         .queue_max = srv.cfg.db_queue_size,
         .migrate = srv.cfg.migrate_at_start,
+        .prepare = srv.cfg.db_prepare,
         .context = srv.context,
         .log = &srv.log,
     };
