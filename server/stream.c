@@ -21,6 +21,7 @@
 #include "ratelimit.h"
 #include "server.h"
 #include "validate.h"
+#include "wsmsg.h"
 
 /* Events read per backlog job (at most half the queue, see backlog_next). */
 #define STREAM_PAGE_MAX 500
@@ -29,9 +30,8 @@
 /* How long a closing connection may take to take its close frame. */
 #define STREAM_CLOSE_GRACE_S 5
 /* The largest WebSocket frame header a server writes (no mask). */
-#define FRAME_HDR_MAX   10
-#define REQUEST_ID_MAX  200
-#define FILTER_TEXT_MAX 800 /* 200 characters of UTF-8 */
+#define FRAME_HDR_MAX  10
+#define REQUEST_ID_MAX 200
 
 /* ---- reference-counted frames --------------------------------------------- */
 
@@ -137,26 +137,6 @@ static struct stream_msg *msg_event(int64_t seq, const char *type, const char *a
 }
 
 /* ---- filters ----------------------------------------------------------------- */
-
-/* What a subscriber asked for; a NULL field matches anything. Compared
- * exactly with the payment's fields, here and in the backlog's SQL. */
-struct stream_filter {
-    char *status;
-    char *currency;
-    char *payer;
-    char *payee;
-};
-
-static void filter_free(struct stream_filter *f)
-{
-    if (!f)
-        return;
-    free(f->status);
-    free(f->currency);
-    free(f->payer);
-    free(f->payee);
-    free(f);
-}
 
 static bool field_match(const char *want, const char *have)
 {
@@ -731,75 +711,23 @@ static void handle_update(struct stream_conn *c, const cJSON *root, const char *
     op_submit(c, rid, api_prepare_patch(id->valuestring, if_version, body, blen, &now), &now);
 }
 
-#define LIST_MAX_ARGS 32
-
 static void handle_list(struct stream_conn *c, const cJSON *root, const char *rid)
 {
     struct db_result now = {0};
-    const cJSON *query = cJSON_GetObjectItemCaseSensitive(root, "query");
-    if (query && !cJSON_IsNull(query) && !cJSON_IsObject(query)) {
-        send_error(c, "bad_request", "query must be an object", rid);
+    struct wsmsg_list_args args;
+    const char *bad = NULL, *field = NULL;
+    int rc =
+        wsmsg_read_list_args(cJSON_GetObjectItemCaseSensitive(root, "query"), &args, &bad, &field);
+    if (rc == -1) {
+        send_error(c, "bad_request", bad, rid);
         return;
     }
-    const char *keys[LIST_MAX_ARGS], *values[LIST_MAX_ARGS];
-    char numbers[LIST_MAX_ARGS][32];
-    int n = 0;
-    const cJSON *it;
-    const cJSON *pairs = cJSON_IsObject(query) ? query : NULL;
-    cJSON_ArrayForEach(it, pairs)
-    {
-        if (n == LIST_MAX_ARGS) {
-            db_result_error(&now, 400, "bad_request", "too many query parameters", NULL);
-            op_submit(c, rid, NULL, &now);
-            return;
-        }
-        keys[n] = it->string;
-        if (cJSON_IsString(it)) {
-            values[n] = it->valuestring;
-        } else if (cJSON_IsNumber(it) && pt_json_number_literal(it) &&
-                   strlen(pt_json_number_literal(it)) < sizeof numbers[n]) {
-            /* limit: 10 as well as "10" */
-            snprintf(numbers[n], sizeof numbers[n], "%s", pt_json_number_literal(it));
-            values[n] = numbers[n];
-        } else {
-            db_result_error(&now, 400, "bad_request", "query values must be strings or numbers",
-                            it->string);
-            op_submit(c, rid, NULL, &now);
-            return;
-        }
-        n++;
+    if (rc < 0) {
+        db_result_error(&now, 400, "bad_request", bad, field);
+        op_submit(c, rid, NULL, &now);
+        return;
     }
-    op_submit(c, rid, api_prepare_list(keys, values, n, &now), &now);
-}
-
-/* Reads a filter string: absent or null is "any"; else a string that
- * `ok` accepts. Returns 0, or -1 (bad value). */
-static int filter_field(const cJSON *filter, const char *key, bool (*ok)(const char *), char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(filter, key);
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsString(v) || !ok(v->valuestring))
-        return -1;
-    *out = strdup(v->valuestring);
-    return *out ? 0 : -1;
-}
-
-static bool status_ok(const char *s)
-{
-    pt_status st;
-    return pt_status_parse(s, &st);
-}
-
-static bool currency_ok(const char *s)
-{
-    return pt_currency_find(s) != NULL;
-}
-
-static bool party_ok(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= FILTER_TEXT_MAX;
+    op_submit(c, rid, api_prepare_list(args.keys, args.values, args.n, &now), &now);
 }
 
 static void handle_subscribe(struct stream_conn *c, const cJSON *root)
@@ -814,46 +742,16 @@ static void handle_subscribe(struct stream_conn *c, const cJSON *root)
         send_error(c, "bad_request", "after must be a seq (a non-negative integer) or null", NULL);
         return;
     }
-    const cJSON *filter = cJSON_GetObjectItemCaseSensitive(root, "filter");
     struct stream_filter *f = NULL;
-    if (filter && !cJSON_IsNull(filter)) {
-        if (!cJSON_IsObject(filter)) {
-            send_error(c, "bad_request", "filter must be an object", NULL);
-            return;
-        }
-        const cJSON *it;
-        cJSON_ArrayForEach(it, filter)
-        {
-            if (strcmp(it->string, "status") != 0 && strcmp(it->string, "currency") != 0 &&
-                strcmp(it->string, "payer") != 0 && strcmp(it->string, "payee") != 0) {
-                send_error(c, "bad_request", "filter takes only status, currency, payer and payee",
-                           NULL);
-                return;
-            }
-        }
-        f = calloc(1, sizeof *f);
-        if (!f) {
-            close_with(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, true);
-            return;
-        }
-        const char *bad = NULL;
-        if (filter_field(filter, "status", status_ok, &f->status) < 0)
-            bad = "filter.status must be a payment status";
-        else if (filter_field(filter, "currency", currency_ok, &f->currency) < 0)
-            bad = "filter.currency must be an active ISO 4217 code";
-        else if (filter_field(filter, "payer", party_ok, &f->payer) < 0)
-            bad = "filter.payer must be a non-empty string";
-        else if (filter_field(filter, "payee", party_ok, &f->payee) < 0)
-            bad = "filter.payee must be a non-empty string";
-        if (bad) {
-            filter_free(f);
-            send_error(c, "bad_request", bad, NULL);
-            return;
-        }
-        if (!f->status && !f->currency && !f->payer && !f->payee) {
-            filter_free(f);
-            f = NULL;
-        }
+    const char *bad = NULL;
+    int rc = wsmsg_read_filter(cJSON_GetObjectItemCaseSensitive(root, "filter"), &f, &bad);
+    if (rc == -2) {
+        close_with(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, true);
+        return;
+    }
+    if (rc < 0) {
+        send_error(c, "bad_request", bad, NULL);
+        return;
     }
     c->filter = f;
     if (listener_head(c->srv) < 0) {
@@ -1067,7 +965,7 @@ static void on_closed(struct stream_conn *c)
     queue_clear(c);
     free(c->rx);
     c->rx = NULL;
-    filter_free(c->filter);
+    wsmsg_filter_free(c->filter);
     c->filter = NULL;
     if (c->owner) {
         c->owner->conn = NULL; /* jobs in flight finish without us */

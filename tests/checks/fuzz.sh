@@ -2,7 +2,8 @@
 # tests/checks/fuzz.sh - build each libFuzzer target in tests/fuzz with
 # clang (ASan + UBSan, no meson), run it for FUZZ_TIME seconds (default 10)
 # on a scratch copy of its seed corpus, and report TAP. The query, cursor
-# and wsmsg targets also compile server/query.c. The long
+# and wsmsg targets also compile server/query.c, and wsmsg server/wsmsg.c.
+# The long
 # runs and their findings are recorded in docs/fuzzing.md. Exits non-zero if
 # any target fails to build or finds a problem; the failing input is kept
 # in tests/fuzz/corpus-work/ (ignored by git) to reproduce with
@@ -45,7 +46,8 @@ for name in $targets; do
     corpus="$work/corpus-$name"
 
     case $name in
-    query | cursor | wsmsg) extra="$root/server/query.c" ;;
+    query | cursor) extra="$root/server/query.c" ;;
+    wsmsg) extra="$root/server/query.c $root/server/wsmsg.c" ;;
     *) extra= ;;
     esac
     mkdir "$corpus" && cp "$root/tests/fuzz/corpus/$name/"* "$corpus/" 2>"$log"

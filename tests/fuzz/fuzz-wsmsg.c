@@ -2,23 +2,22 @@
  * fuzz-wsmsg.c - libFuzzer target for client messages on the WebSocket
  * stream (GET /v1/stream, protocol paytrackr.v1).
  *
- * server/stream.c does not (yet) expose its message handling apart from
- * the connection (handle_message and its helpers are static and answer
- * through the lws connection and the database pool). Until it exposes a
- * pure parse step, this target drives the pure functions the handler is
- * made of, on whole messages, the way the handler uses them:
+ * server/stream.c answers through the lws connection and the database
+ * pool, so this target drives the pure functions its handler is made of,
+ * on whole messages, the way the handler uses them:
  * - pt_json_parse_object on the message text;
- * - "type" dispatch and the request_id rule (a string of 1 to 200 bytes);
- * - subscribe: "after" (null or an int64 >= 0) and the filter, whose
- *   members are checked with query_parse (the same sets as the list
- *   filters);
+ * - "type" dispatch and the request_id rule (a string of 1 to 200 bytes),
+ *   mirrored here;
+ * - subscribe: "after" (null or an int64 >= 0), and the filter through
+ *   wsmsg_read_filter (server/wsmsg.c, stream.c's own code): an accepted
+ *   filter holds only values its rules take, and is NULL when empty;
  * - create / update: the "payment" / "changes" object as the raw text the
  *   parser kept (pt_json_raw_object, what stream.c hands on), checked to
  *   parse to the member's own value, then through pt_json_parse_object
  *   and pt_validate_create / pt_validate_patch;
  *   "if_version" with pt_json_get_int64;
- * - list: the "query" members (strings, or numbers by their literal) as
- *   key/value pairs through query_parse, at most 32 of them.
+ * - list: the "query" through wsmsg_read_list_args (stream.c's own code),
+ *   then the pairs through query_parse, as api_prepare_list does.
  *
  * Besides crashes and leaks (ASan, UBSan) it checks that every refusal
  * carries a problem, and that the canonical text of any member parses
@@ -28,13 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "currency.h"
 #include "payment.h"
 #include "pjson.h"
 #include "query.h"
 #include "validate.h"
+#include "wsmsg.h"
 
 #define WSMSG_REQUEST_ID_MAX 200 /* stream.c REQUEST_ID_MAX */
-#define WSMSG_LIST_ARGS      32  /* stream.c LIST_MAX_ARGS */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,34 +73,46 @@ static void parse_pairs(const char *const *keys, const char *const *values, int 
     query_free(&q);
 }
 
+/* A field of an accepted filter: absent, or a value the rule for it
+ * takes. */
+static void check_filter_field(const char *value, int kind)
+{
+    pt_status st;
+    size_t n;
+
+    if (value == NULL)
+        return;
+    n = strlen(value);
+    if ((kind == 0 && !pt_status_parse(value, &st)) ||
+        (kind == 1 && pt_currency_find(value) == NULL) ||
+        (kind == 2 && (n < 1 || n > WSMSG_FILTER_TEXT_MAX)))
+        abort();
+}
+
 static void on_subscribe(const cJSON *root)
 {
     const cJSON *after = cJSON_GetObjectItemCaseSensitive(root, "after");
-    const cJSON *filter = cJSON_GetObjectItemCaseSensitive(root, "filter");
-    const char *keys[4];
-    const char *values[4];
-    const cJSON *it;
+    struct stream_filter *f = NULL;
+    const char *bad = NULL;
     int64_t from = -1;
-    int n = 0;
+    int rc;
 
     if (after && !cJSON_IsNull(after) && (!pt_json_get_int64(after, &from) || from < 0))
         return; /* bad_request */
-    if (!cJSON_IsObject(filter))
+    rc = wsmsg_read_filter(cJSON_GetObjectItemCaseSensitive(root, "filter"), &f, &bad);
+    if (rc == -1 && (bad == NULL || f != NULL))
+        abort(); /* a refusal says why and keeps nothing */
+    if (rc != 0)
         return;
-    cJSON_ArrayForEach(it, filter)
-    {
-        if (strcmp(it->string, "status") != 0 && strcmp(it->string, "currency") != 0 &&
-            strcmp(it->string, "payer") != 0 && strcmp(it->string, "payee") != 0)
-            return; /* bad_request */
-        if (cJSON_IsNull(it))
-            continue;
-        if (!cJSON_IsString(it) || n == 4)
-            return;
-        keys[n] = it->string;
-        values[n] = it->valuestring;
-        n++;
+    if (f != NULL) {
+        if (!f->status && !f->currency && !f->payer && !f->payee)
+            abort(); /* an empty filter is "every event": NULL */
+        check_filter_field(f->status, 0);
+        check_filter_field(f->currency, 1);
+        check_filter_field(f->payer, 2);
+        check_filter_field(f->payee, 2);
     }
-    parse_pairs(keys, values, n);
+    wsmsg_filter_free(f);
 }
 
 /*
@@ -160,32 +172,19 @@ static void on_update(const cJSON *root)
 
 static void on_list(const cJSON *root)
 {
-    const cJSON *query = cJSON_GetObjectItemCaseSensitive(root, "query");
-    const char *keys[WSMSG_LIST_ARGS];
-    const char *values[WSMSG_LIST_ARGS];
-    const cJSON *pairs;
-    const cJSON *it;
-    int n = 0;
+    struct wsmsg_list_args args;
+    const char *bad = NULL, *field = NULL;
+    int rc =
+        wsmsg_read_list_args(cJSON_GetObjectItemCaseSensitive(root, "query"), &args, &bad, &field);
 
-    if (query && !cJSON_IsNull(query) && !cJSON_IsObject(query))
+    if (rc != 0) {
+        if (bad == NULL)
+            abort(); /* a refusal says why */
         return;
-    pairs = cJSON_IsObject(query) ? query : NULL;
-    cJSON_ArrayForEach(it, pairs)
-    {
-        const char *lit = cJSON_IsNumber(it) ? pt_json_number_literal(it) : NULL;
-
-        if (n == WSMSG_LIST_ARGS)
-            return; /* too many query parameters */
-        keys[n] = it->string;
-        if (cJSON_IsString(it))
-            values[n] = it->valuestring;
-        else if (lit != NULL && strlen(lit) < 32)
-            values[n] = lit;
-        else
-            return;
-        n++;
     }
-    parse_pairs(keys, values, n);
+    if (args.n < 0 || args.n > WSMSG_LIST_ARGS_MAX)
+        abort();
+    parse_pairs(args.keys, args.values, args.n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -62,6 +62,9 @@ def test_bad_messages_get_errors_and_the_connection_stays_open(server):
                 (json.dumps({"type": "subscribe", "filter": {"status": "sleeping"}}), "bad_request"),
                 (json.dumps({"type": "subscribe", "filter": {"currency": "XYZ"}}), "bad_request"),
                 (json.dumps({"type": "subscribe", "filter": {"colour": "red"}}), "bad_request"),
+                (json.dumps({"type": "subscribe", "filter": ["status"]}), "bad_request"),
+                (json.dumps({"type": "subscribe", "filter": {"payer": ""}}), "bad_request"),
+                (json.dumps({"type": "list", "request_id": "x", "query": [1]}), "bad_request"),
                 (json.dumps({"type": "create", "payment": {}}), "bad_request"),  # no request_id
                 (json.dumps({"type": "create", "request_id": "x"}), "bad_request"),  # no payment
                 (json.dumps({"type": "update", "request_id": "x", "changes": {}}), "bad_request"),
@@ -79,6 +82,25 @@ def test_bad_messages_get_errors_and_the_connection_stays_open(server):
             await ws.send(json.dumps({"type": "subscribe", "after": None}))
             msg = await sh.recv_json(ws)
             assert msg["code"] == "already_subscribed", msg
+    run(scenario())
+
+
+def test_list_arguments_that_cannot_be_query_parameters_get_400(server):
+    async def scenario():
+        async with sh.connect(server) as ws:
+            cases = [
+                ({"status": True}, "status"),
+                ({"limit": [10]}, "limit"),
+                ({"k%d" % i: "v" for i in range(33)}, None),
+            ]
+            for i, (query, field) in enumerate(cases):
+                res = await sh.request(ws, {"type": "list", "query": query})
+                assert res["type"] == "result" and res["status"] == 400, (i, res)
+                assert res["body"]["error"]["code"] == "bad_request", res
+                assert res["body"]["error"].get("field") == field, res
+            # numbers stand for their literal text, as in a URL
+            res = await sh.request(ws, {"type": "list", "query": {"limit": 1}})
+            assert res["status"] == 200 and len(res["body"]["data"]) <= 1, res
     run(scenario())
 
 
