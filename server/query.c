@@ -281,8 +281,7 @@ _Static_assert(PT_CURSOR_ID_MAX <= sizeof(((struct list_query *) 0)->cursor_id),
 
 void query_cursor_encode(bool asc, const char *time, const char *id, char *out, size_t cap)
 {
-    if (pt_cursor_encode(asc, time, id, out, cap) != 0 && cap > 0)
-        out[0] = '\0';
+    (void) pt_cursor_encode(asc, time, id, out, cap); /* "" when it does not fit */
 }
 
 int query_cursor_decode(const char *text, struct list_query *q)

@@ -27,12 +27,6 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* Every statement with parameters runs prepared (pgstmt.h). */
-static PGresult *exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
-{
-    return pgstmt_exec(conn, sql, n, params);
-}
-
 static int exec_simple(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);
@@ -182,7 +176,7 @@ static int insert_event(PGconn *conn, struct db_result *r, const char *type, con
     }
     const char *params[4] = {type, p->id, p->updated_at, payment};
     PGresult *res =
-        exec_params(conn,
+        pgstmt_exec(conn,
                     "WITH e AS (INSERT INTO payment_events (type, payment_id, at, payment) "
                     "VALUES ($1, $2::uuid, $3::timestamptz, $4::json) RETURNING seq) "
                     "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', seq::text), "
@@ -253,7 +247,7 @@ static int idempotency_check(PGconn *conn, const struct store_create *in, struct
     char lock_key[24];
     idempotency_lock_key(in, lock_key);
     const char *lp[1] = {lock_key};
-    PGresult *res = exec_params(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, lp);
+    PGresult *res = pgstmt_exec(conn, "SELECT pg_try_advisory_xact_lock($1::bigint)", 1, lp);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return 1;
@@ -267,7 +261,7 @@ static int idempotency_check(PGconn *conn, const struct store_create *in, struct
         return 1;
     }
     const char *params[2] = {in->caller, in->idempotency_key};
-    res = exec_params(conn,
+    res = pgstmt_exec(conn,
                       "SELECT request_hash, status, body, location, etag FROM idempotency_keys "
                       "WHERE caller = $1 AND key = $2 "
                       "AND created_at > now() - interval '24 hours'",
@@ -304,7 +298,7 @@ static int idempotency_store(PGconn *conn, const struct store_create *in, struct
     const char *params[7] = {in->caller, in->idempotency_key, in->request_hash, status,
                              r->body,    r->location,         r->etag};
     /* An expired row for the same key is replaced. */
-    PGresult *res = exec_params(
+    PGresult *res = pgstmt_exec(
         conn,
         "INSERT INTO idempotency_keys (caller, key, request_hash, status, body, location, etag) "
         "VALUES ($1, $2, $3, $4::int, $5, $6, $7) ON CONFLICT (caller, key) DO UPDATE SET "
@@ -352,7 +346,7 @@ static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, s
                              pt_method_name(in->method),
                              pt_status_name(in->status),
                              meta};
-    PGresult *res = exec_params(
+    PGresult *res = pgstmt_exec(
         conn,
         "WITH t AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS ts) "
         "INSERT INTO payments (amount, currency, payer, payee, reference, description, method, "
@@ -414,7 +408,7 @@ static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, s
 {
     const char *params[1] = {id};
     PGresult *res =
-        exec_params(conn,
+        pgstmt_exec(conn,
                     lock ? "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
                            "AND deleted_at IS NULL FOR UPDATE"
                          : "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
@@ -480,7 +474,7 @@ static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out, s
                               pt_method_name(np->method),
                               pt_status_name(np->status),
                               meta};
-    PGresult *res = exec_params(
+    PGresult *res = pgstmt_exec(
         conn,
         "UPDATE payments SET amount = $2::bigint, currency = $3, payer = $4, payee = $5, "
         "reference = $6, description = $7, method = $8, status = $9, metadata = $10::jsonb, "
@@ -541,7 +535,7 @@ void store_run_delete(struct db_job *job, PGconn *conn)
     if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in, &cur, r) < 0)
         goto done;
     const char *params[1] = {in->id};
-    PGresult *res = exec_params(
+    PGresult *res = pgstmt_exec(
         conn,
         "UPDATE payments SET deleted_at = clock_timestamp(), version = version + 1, "
         "updated_at = greatest(date_trunc('milliseconds', clock_timestamp()), updated_at) "
@@ -622,7 +616,7 @@ void store_run_list(struct db_job *job, PGconn *conn)
         q->has_cursor ? q->cursor_id : NULL,
         limit,
     };
-    PGresult *res = exec_params(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
+    PGresult *res = pgstmt_exec(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return;
@@ -687,7 +681,7 @@ void store_run_payment_events(struct db_job *job, PGconn *conn)
     struct store_get *in = job->arg;
     struct db_result *r = &job->result;
     const char *params[1] = {in->id};
-    PGresult *res = exec_params(conn,
+    PGresult *res = pgstmt_exec(conn,
                                 "SELECT " EVENT_COLUMNS " FROM payment_events "
                                 "WHERE payment_id = $1::uuid ORDER BY payment_events.seq",
                                 1, params);
@@ -726,7 +720,7 @@ void store_run_feed(struct db_job *job, PGconn *conn)
     snprintf(after, sizeof after, "%" PRId64, in->after);
     snprintf(limit, sizeof limit, "%d", in->limit);
     const char *params[3] = {after, stable, limit};
-    res = exec_params(conn,
+    res = pgstmt_exec(conn,
                       "SELECT " EVENT_COLUMNS " FROM payment_events "
                       "WHERE seq > $1::bigint AND seq <= $2::bigint "
                       "ORDER BY payment_events.seq LIMIT $3::int",

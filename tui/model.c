@@ -884,8 +884,7 @@ static void remember(struct model *m, int type, int64_t seq, const pt_payment *p
     if (m->recent_total >= MODEL_RECENT_MAX)
         pt_payment_clear(&slot->p);
     memset(slot, 0, sizeof *slot);
-    if (pt_payment_copy(&slot->p, p) != 0)
-        memset(&slot->p, 0, sizeof slot->p);
+    (void) pt_payment_copy(&slot->p, p); /* zeroed when it fails */
     slot->type = type;
     slot->seq = seq;
     m->recent_total++;

@@ -93,6 +93,8 @@ enum req_kind {
     REQ_DELETE, /* HTTP */
     REQ_AUDIT,  /* HTTP */
 };
+/* The list kinds are the first three. */
+#define REQ_LIST_KINDS (REQ_LIST_UP + 1)
 
 struct lws_context;
 struct lws_protocols;
@@ -193,10 +195,10 @@ struct model {
     /* The last MODEL_RECENT_MAX events, so that a list answer (a snapshot
      * taken when the server ran its query) can be brought up to date with
      * the events that arrived while it was in flight. */
-    struct pending_event *recent; /* ring, allocated on first use */
-    uint64_t recent_total;        /* events ever stored in the ring */
-    uint64_t list_sent_at[3];     /* recent_total when each list kind was sent */
-    uint64_t pause_from;          /* recent_total when the pause began */
+    struct pending_event *recent;          /* ring, allocated on first use */
+    uint64_t recent_total;                 /* events ever stored in the ring */
+    uint64_t list_sent_at[REQ_LIST_KINDS]; /* recent_total when each list kind was sent */
+    uint64_t pause_from;                   /* recent_total when the pause began */
     /* meter: payments per minute over the last hour */
     int64_t meter_min[MODEL_METER_MIN];
     int meter_cnt[MODEL_METER_MIN];
