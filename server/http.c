@@ -155,7 +155,9 @@ void http_respond(struct http_req *rq, int status, char *body)
     rq->resp_len = body ? strlen(body) : 0;
     rq->resp_sent = 0;
     rq->phase = HTTP_SEND_HEADERS;
-    if (status == 503 && !rq->retry_after)
+    /* A 503 naming a payment to look up (a create whose outcome is not
+     * known) does not invite a retry. */
+    if (status == 503 && !rq->retry_after && !rq->location[0])
         rq->retry_after = 1;
     if (rq->conn && rq->conn->rx_paused) {
         rq->conn->rx_paused = false;
