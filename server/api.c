@@ -366,7 +366,8 @@ static void handle_list(struct http_req *rq)
     char store[8192];
     int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
     if (n < 0) {
-        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
+        http_respond_error(rq, 400, "bad_request", "query parameters must be UTF-8, few and short",
+                           NULL);
         return;
     }
     struct db_result now = {0};

@@ -14,6 +14,7 @@
 #include "pjson.h"
 #include "server.h"
 #include "stream.h"
+#include "utf8.h"
 
 static const struct {
     enum lws_token_indexes token;
@@ -75,6 +76,10 @@ int http_query_args(struct http_req *rq, const char **keys, const char **values,
             0)
             return -1;
         used += (size_t) flen + 1;
+        /* Decoded text goes back to the client in error messages, which
+         * must stay valid JSON (UTF-8). */
+        if (!pt_utf8_valid(frag, strlen(frag)))
+            return -1;
         char *eq = strchr(frag, '=');
         if (eq)
             *eq = '\0';

@@ -143,8 +143,8 @@ int http_custom_header(struct http_req *rq, const char *name, char *buf, size_t 
 
 /*
  * Splits the query string into decoded key/value pairs, at most `max`.
- * Returns the count, or -1 when there are more than `max` or one is too
- * long. The strings live in `store` (cap bytes), which the caller owns.
+ * Returns the count, or -1 when there are more than `max`, one is too
+ * long, or one is not valid UTF-8 once decoded. The strings live in `store` (cap bytes), which the caller owns.
  */
 int http_query_args(struct http_req *rq, const char **keys, const char **values, int max,
                     char *store, size_t cap);

@@ -404,3 +404,11 @@ def test_nul_inside_authorization_is_refused(srv):
     resps, _, _ = exchange(srv, data, 1)
     assert_json_error(resps[0], 401, "unauthenticated")
     assert_alive(srv)
+
+
+def test_query_text_that_is_not_utf8_gets_valid_json(srv):
+    """Found by the mutation run: a decoded query key was echoed into the
+    error body as it came, which made the body invalid JSON."""
+    resps, _, _ = exchange(srv, b"GET /v1/payments?ord%AD=1 HTTP/1.1\r\nHost: x\r\n" + AUTH + b"\r\n", 1)
+    assert_json_error(resps[0], 400, "bad_request")
+    assert_alive(srv)
