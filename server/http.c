@@ -698,7 +698,11 @@ static int raw_refuse(struct server *srv, struct lws *wsi, const char *message)
  */
 static int confirm_upgrade(struct server *srv, struct lws *wsi, const char *up)
 {
-    if (!up || strcasecmp(up, "websocket") != 0)
+    /* Any other value: lws 4.1.6 has answered 403 itself already and
+     * goes on to ask us anyway. */
+    if (!up || (strcasecmp(up, "h2c") != 0 && strcasecmp(up, "websocket") != 0))
+        return -1;
+    if (strcasecmp(up, "h2c") == 0)
         return raw_refuse(srv, wsi,
                           "the only upgrade offered is to a WebSocket at GET /v1/stream; "
                           "HTTP/2 is not offered on this port");
