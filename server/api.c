@@ -83,6 +83,8 @@ static enum api_route match_route(const char *path, char id[37])
 
 static bool method_allowed(enum api_route route, enum http_method m)
 {
+    if (m == HTTP_HEAD)
+        m = HTTP_GET; /* http.c sends GET's headers without the body */
     switch (route) {
     case ROUTE_PAYMENTS:
         return m == HTTP_GET || m == HTTP_POST;
@@ -364,7 +366,8 @@ static void handle_list(struct http_req *rq)
     char store[8192];
     int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
     if (n < 0) {
-        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
+        http_respond_error(rq, 400, "bad_request", "query parameters must be UTF-8, few and short",
+                           NULL);
         return;
     }
     struct db_result now = {0};
@@ -526,7 +529,7 @@ void api_handle(struct http_req *rq)
                            NULL);
         return;
     }
-    bool writes = rq->method != HTTP_GET;
+    bool writes = rq->method != HTTP_GET && rq->method != HTTP_HEAD;
     if (writes && rq->who.role != ROLE_OPERATOR) {
         http_respond_error(rq, 403, "forbidden", "this token may read but not write", NULL);
         return;

@@ -18,7 +18,12 @@
 
 /* After a failed connection attempt, jobs fail fast for this long rather
  * than each waiting out its own connect timeout. */
-#define DB_BREAKER_MS        1000
+#define DB_BREAKER_MS 1000
+/* How long a worker keeps reconnecting to learn whether a COMMIT whose
+ * connection was lost took effect (a restart of PostgreSQL takes a few
+ * seconds), and the pause between attempts. */
+#define DB_RESOLVE_MS        15000
+#define DB_RESOLVE_PAUSE_MS  200
 #define DB_CONNECT_TIMEOUT_S "3"
 /* A failing connection re-reads the secret at most this often. */
 #define DB_REFRESH_MIN_MS 15000
@@ -300,6 +305,27 @@ static void drop_if_closed_by_server(struct db_pool *pool, PGconn **conn)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/*
+ * A job whose write may have committed is never answered with a plain
+ * "retry later": the worker reconnects (the database restarting takes a
+ * few seconds) and lets the job look up what happened.
+ */
+static void resolve_outcome(struct db_pool *pool, PGconn **conn, struct db_job *job)
+{
+    long long deadline = now_ms() + DB_RESOLVE_MS;
+    while (job->resolve && now_ms() < deadline) {
+        *conn = worker_ensure_conn(pool, *conn);
+        if (*conn)
+            job->resolve(job, *conn);
+        if (job->resolve)
+            nanosleep(&(struct timespec){.tv_nsec = DB_RESOLVE_PAUSE_MS * 1000000L}, NULL);
+    }
+    if (job->resolve)
+        job->resolve(job, NULL);
+    log_msg(pool->log, LOG_WARN, "a create's COMMIT lost its connection; answered %d after looking",
+            job->result.status);
+}
+
 static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
 {
     drop_if_closed_by_server(pool, conn);
@@ -319,6 +345,8 @@ static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
         memset(&job->result, 0, sizeof job->result);
         job->run(job, *conn);
     }
+    if (job->resolve)
+        resolve_outcome(pool, conn, job);
     if (job->result.status >= 500) {
         atomic_fetch_add(&pool->errors, 1);
         if (job->result.db_error[0])

@@ -49,6 +49,11 @@ struct db_job {
     void *arg;   /* the job's inputs, owned by the job */
     void (*free_arg)(void *arg);
     struct db_result result;
+    /* Set by `run` when the job's write may or may not have committed (the
+     * connection went away during COMMIT): the worker reconnects and calls
+     * it, for up to DB_RESOLVE_MS, until it clears itself; then once with
+     * conn NULL to give the final answer. */
+    db_run_fn resolve;
     struct db_job *next; /* queue link, owned by the pool */
 };
 

@@ -227,8 +227,14 @@ static struct lws_vhost *make_vhost(struct server *srv, const char *name, const 
     info.keepalive_timeout = 60;
     info.timeout_secs = (unsigned int) srv->cfg.header_timeout_seconds;
     guard_vhost_options(srv, &info);
-    if (protocols == public_protocols)
+    if (protocols == public_protocols) {
         info.retry_and_idle_policy = &srv->ws_retry; /* WebSocket pings */
+        /* lws 4.1.6 closes a request with a method it does not know (FOO,
+         * TRACE) without an answer; with this option it hands the
+         * connection to protocol 0 as a raw socket instead, where http.c
+         * answers 400 in JSON and closes (LWS_CALLBACK_RAW_ADOPT). */
+        info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    }
     if (tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = srv->cfg.tls_cert;

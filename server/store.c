@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "auth.h"
 #include "pgstmt.h"
@@ -328,7 +330,8 @@ static int returned_payment(PGconn *conn, PGresult *res, pt_payment *out, struct
     return rc;
 }
 
-static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, struct db_result *r)
+static int insert_payment(PGconn *conn, const char *id, const pt_payment *in, pt_payment *out,
+                          struct db_result *r)
 {
     char amount[24];
     snprintf(amount, sizeof amount, "%" PRId64, in->amount);
@@ -337,25 +340,51 @@ static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, s
         db_result_error(r, 500, "internal", "out of memory", NULL);
         return -1;
     }
-    const char *params[9] = {amount,
-                             in->currency,
-                             in->payer,
-                             in->payee,
-                             in->reference,
-                             in->description,
-                             pt_method_name(in->method),
-                             pt_status_name(in->status),
-                             meta};
+    const char *params[10] = {id,
+                              amount,
+                              in->currency,
+                              in->payer,
+                              in->payee,
+                              in->reference,
+                              in->description,
+                              pt_method_name(in->method),
+                              pt_status_name(in->status),
+                              meta};
     PGresult *res = pgstmt_exec(
         conn,
         "WITH t AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS ts) "
-        "INSERT INTO payments (amount, currency, payer, payee, reference, description, method, "
-        "status, metadata, created_at, updated_at) "
-        "SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, t.ts, t.ts FROM t "
+        "INSERT INTO payments (id, amount, currency, payer, payee, reference, description, "
+        "method, status, metadata, created_at, updated_at) "
+        "SELECT $1::uuid, $2::bigint, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, t.ts, t.ts FROM t "
         "RETURNING " PAYMENT_COLUMNS,
-        9, params);
+        10, params);
     free(meta);
     return returned_payment(conn, res, out, r);
+}
+
+/* A random (version 4) UUID in its text form. */
+static int new_payment_id(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t) sizeof b)
+        return -1;
+    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
+}
+
+/*
+ * The COMMIT of a create failed: whether it took effect is unknown when
+ * the connection went away while committing (or the server shut the
+ * backend down). The answer must not invite a retry that would record the
+ * payment twice, so the pool reconnects and store_resolve_create looks.
+ */
+static bool commit_outcome_unknown(PGconn *conn, const struct db_result *r)
+{
+    return r->status == 503 || PQstatus(conn) != CONNECTION_OK;
 }
 
 void store_run_create(struct db_job *job, PGconn *conn)
@@ -363,11 +392,15 @@ void store_run_create(struct db_job *job, PGconn *conn)
     struct store_create *in = job->arg;
     struct db_result *r = &job->result;
     pt_payment p = {0};
+    if (!in->id[0] && new_payment_id(in->id) < 0) {
+        db_result_error(r, 500, "internal", "no random bytes for a payment id", NULL);
+        return;
+    }
     if (begin(conn, r) < 0)
         return;
     if (in->idempotency_key && idempotency_check(conn, in, r))
         goto done;
-    if (insert_payment(conn, &in->payment, &p, r) < 0 ||
+    if (insert_payment(conn, in->id, &in->payment, &p, r) < 0 ||
         insert_event(conn, r, "payment.created", &p) < 0)
         goto done;
     result_payment(r, 201, &p);
@@ -376,12 +409,96 @@ void store_run_create(struct db_job *job, PGconn *conn)
     snprintf(r->location, sizeof r->location, "/v1/payments/%s", p.id);
     if (in->idempotency_key && idempotency_store(conn, in, r) < 0)
         goto done;
-    if (commit(conn, r) < 0)
+    in->backend_pid = PQbackendPID(conn);
+    if (commit(conn, r) < 0) {
+        if (commit_outcome_unknown(conn, r))
+            job->resolve = store_resolve_create;
         goto done;
+    }
     pt_payment_clear(&p);
     return;
 done:
     rollback(conn);
+    pt_payment_clear(&p);
+}
+
+/* Whether backend `pid` still runs: 1, 0, or -1 when the query failed. */
+static int backend_alive(PGconn *conn, int pid)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", pid);
+    const char *params[1] = {num};
+    PGresult *res = PQexecParams(conn, "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int", 1,
+                                 NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
+    PQclear(res);
+    return rc;
+}
+
+/* The pool gave up reconnecting: say what is known, and how to find out
+ * the rest, without inviting a retry. */
+static void outcome_unknown(struct db_job *job)
+{
+    struct store_create *in = job->arg;
+    struct db_result *r = &job->result;
+    char msg[224];
+    snprintf(msg, sizeof msg,
+             "the database went away while recording payment %s, and whether it was recorded is "
+             "not known yet: GET /v1/payments/%s before sending it again",
+             in->id, in->id);
+    db_result_error(r, 503, "unavailable", msg, NULL);
+    r->retry_after = 0;
+    snprintf(r->location, sizeof r->location, "/v1/payments/%s", in->id);
+    job->resolve = NULL;
+}
+
+void store_resolve_create(struct db_job *job, PGconn *conn)
+{
+    struct store_create *in = job->arg;
+    struct db_result *r = &job->result;
+    if (!conn) {
+        outcome_unknown(job);
+        return;
+    }
+    /* A backend still finishing the COMMIT could make the row visible only
+     * after the look-up: wait (briefly) until it is gone. After a restart
+     * of the database it is gone at once. */
+    for (int i = 0; i < 50; i++) {
+        int alive = backend_alive(conn, in->backend_pid);
+        if (alive < 0)
+            return; /* lost again: the pool tries once more */
+        if (!alive)
+            break;
+        if (i == 49)
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    const char *params[1] = {in->id};
+    PGresult *res = pgstmt_exec(
+        conn, "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid", 1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return;
+    }
+    job->resolve = NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        /* Not committed: nothing was recorded, a retry is safe. */
+        db_result_error(r, 503, "unavailable",
+                        "the database went away before the payment was recorded; retry later",
+                        NULL);
+        return;
+    }
+    pt_payment p = {0};
+    if (row_to_payment(res, 0, 0, &p) < 0) {
+        PQclear(res);
+        db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+        return;
+    }
+    PQclear(res);
+    /* It committed: the answer the client should have had. */
+    result_payment(r, 201, &p);
+    snprintf(r->location, sizeof r->location, "/v1/payments/%s", p.id);
     pt_payment_clear(&p);
 }
 

@@ -26,6 +26,11 @@ struct store_create {
     char *idempotency_key; /* owned; NULL without the header */
     char request_hash[65]; /* SHA-256 of the canonical body */
     pt_payment payment;    /* validated */
+    /* Chosen by the server before the INSERT (store_run_create fills it
+     * when empty), so that a commit whose answer was lost can be looked
+     * up on a new connection. */
+    char id[37];
+    int backend_pid; /* the connection's backend while committing */
 };
 
 struct store_change {
@@ -44,7 +49,12 @@ struct store_feed {
     int limit;
 };
 
-void store_run_create(struct db_job *job, PGconn *conn);         /* arg: store_create */
+void store_run_create(struct db_job *job, PGconn *conn); /* arg: store_create */
+/* job->resolve of a create whose COMMIT outcome is unknown: on a new
+ * connection, answers 201 when the payment committed and 503 when it did
+ * not; with conn NULL (the database stayed away), 503 naming the payment
+ * to look up, without Retry-After. Clears job->resolve once decided. */
+void store_resolve_create(struct db_job *job, PGconn *conn);
 void store_run_get(struct db_job *job, PGconn *conn);            /* arg: store_get */
 void store_run_list(struct db_job *job, PGconn *conn);           /* arg: list_query */
 void store_run_patch(struct db_job *job, PGconn *conn);          /* arg: store_change */
