@@ -740,6 +740,45 @@ void store_run_feed(struct db_job *job, PGconn *conn)
     set_body_json(r, 200, body);
 }
 
+int store_read_event_page(PGconn *conn, const struct store_event_page *in, store_event_fn fn,
+                          void *ctx, struct db_result *r)
+{
+    char after[24], bound[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, in->after);
+    snprintf(bound, sizeof bound, "%" PRId64, in->bound);
+    snprintf(limit, sizeof limit, "%d", in->limit);
+    const char *params[7] = {after, bound, in->status, in->currency, in->payer, in->payee, limit};
+    /* ORDER BY payment_events.seq: a bare `seq` would sort by the text
+     * output column ("10" < "9"). */
+    PGresult *res = PQexecParams(
+        conn,
+        "SELECT seq::text, type, "
+        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text "
+        "FROM payment_events WHERE seq > $1::bigint AND seq <= $2::bigint "
+        "AND ($3::text IS NULL OR payment->>'status' = $3) "
+        "AND ($4::text IS NULL OR payment->>'currency' = $4) "
+        "AND ($5::text IS NULL OR payment->>'payer' = $5) "
+        "AND ($6::text IS NULL OR payment->>'payee' = $6) "
+        "ORDER BY payment_events.seq LIMIT $7::int",
+        7, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (fn(ctx, seq, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+               (size_t) PQgetlength(res, i, 3)) < 0) {
+            PQclear(res);
+            db_result_error(r, 500, "internal", "out of memory", NULL);
+            return -1;
+        }
+    }
+    PQclear(res);
+    return rows;
+}
+
 /* ---- stats and ping ----------------------------------------------------- */
 
 void store_run_stats(struct db_job *job, PGconn *conn)
