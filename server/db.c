@@ -20,8 +20,6 @@
  * than each waiting out its own connect timeout. */
 #define DB_BREAKER_MS        1000
 #define DB_CONNECT_TIMEOUT_S "3"
-/* A failing connection re-reads the secret at most this often. */
-#define DB_REFRESH_MIN_MS 15000
 
 struct db_pool {
     pthread_mutex_t lock; /* the job queue and the counters */
@@ -36,11 +34,9 @@ struct db_pool {
     int connected;
     bool stopping;
 
-    char *conninfo; /* under lock: replaced when refreshed */
+    char *conninfo; /* fixed, or NULL: ask `source` */
     char *sslrootcert;
-    db_refresh_fn refresh;
-    void *refresh_ctx;
-    long long last_refresh_ms; /* under lock */
+    struct db_conninfo_source source;
     int size;
     int queue_max;
     struct lws_context *context;
@@ -132,39 +128,11 @@ void db_wipe_free(char *s)
     }
 }
 
-/* Re-reads the connection string through the refresh hook, at most once
- * per DB_REFRESH_MIN_MS across all workers. */
-static void maybe_refresh(struct db_pool *pool)
-{
-    if (!pool->refresh)
-        return;
-    pthread_mutex_lock(&pool->lock);
-    long long now = now_ms();
-    bool due = pool->last_refresh_ms == 0 || now - pool->last_refresh_ms >= DB_REFRESH_MIN_MS;
-    if (due)
-        pool->last_refresh_ms = now;
-    pthread_mutex_unlock(&pool->lock);
-    if (!due)
-        return;
-    char *fresh = NULL, cause[512];
-    if (pool->refresh(pool->refresh_ctx, &fresh, cause, sizeof cause) < 0) {
-        log_msg(pool->log, LOG_ERROR, "reading the connection string failed: %s", cause);
-        return;
-    }
-    pthread_mutex_lock(&pool->lock);
-    char *old = pool->conninfo;
-    pool->conninfo = fresh;
-    pthread_mutex_unlock(&pool->lock);
-    db_wipe_free(old);
-    log_msg(pool->log, LOG_INFO, "connection string re-read from Key Vault");
-}
-
 static char *conninfo_copy(struct db_pool *pool)
 {
-    pthread_mutex_lock(&pool->lock);
-    char *copy = pool->conninfo ? strdup(pool->conninfo) : NULL;
-    pthread_mutex_unlock(&pool->lock);
-    return copy;
+    if (!pool->conninfo)
+        return pool->source.current ? pool->source.current(pool->source.ctx) : NULL;
+    return strdup(pool->conninfo);
 }
 
 static PGconn *worker_connect_once(struct db_pool *pool)
@@ -212,14 +180,14 @@ static PGconn *worker_connect_once(struct db_pool *pool)
 }
 
 /* Connects; when that fails (no connection string yet, or a password that
- * was rotated), re-reads the connection string and tries once more. */
+ * was rotated), asks for the string to be read again, without waiting:
+ * the job fails fast and a later one uses the fresh string. */
 static PGconn *worker_connect(struct db_pool *pool)
 {
     PGconn *conn = worker_connect_once(pool);
-    if (conn || !pool->refresh)
-        return conn;
-    maybe_refresh(pool);
-    return worker_connect_once(pool);
+    if (!conn && pool->source.stale)
+        pool->source.stale(pool->source.ctx);
+    return conn;
 }
 
 /* Ensures the worker has a usable connection; NULL while the database is
@@ -377,8 +345,7 @@ struct db_pool *db_pool_start(const struct db_pool_config *cfg)
     pthread_mutex_init(&pool->done_lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->conninfo = cfg->conninfo ? strdup(cfg->conninfo) : NULL;
-    pool->refresh = cfg->refresh;
-    pool->refresh_ctx = cfg->refresh_ctx;
+    pool->source = cfg->source;
     pool->sslrootcert = cfg->sslrootcert ? strdup(cfg->sslrootcert) : NULL;
     pool->size = cfg->size;
     pool->queue_max = cfg->queue_max;
