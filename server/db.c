@@ -248,6 +248,15 @@ static void finish_job(struct db_pool *pool, struct db_job *job)
         lws_cancel_service(pool->context);
 }
 
+static void drop_conn(struct db_pool *pool, PGconn **conn)
+{
+    PQfinish(*conn);
+    *conn = NULL;
+    pthread_mutex_lock(&pool->lock);
+    pool->connected--;
+    pthread_mutex_unlock(&pool->lock);
+}
+
 /*
  * An idle pool connection has nothing to read: nobody LISTENs on it. When
  * it is readable, the server is telling us it closed it (a terminated
@@ -261,11 +270,28 @@ static void drop_if_closed_by_server(struct db_pool *pool, PGconn **conn)
     struct pollfd pfd = {.fd = PQsocket(*conn), .events = POLLIN};
     if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
         return;
-    PQfinish(*conn);
-    *conn = NULL;
-    pthread_mutex_lock(&pool->lock);
-    pool->connected--;
-    pthread_mutex_unlock(&pool->lock);
+    drop_conn(pool, conn);
+}
+
+/*
+ * A job must leave its connection idle: a transaction it left open (a
+ * failure path that forgot to roll back) would be committed by whatever
+ * the next job on this connection commits. Roll it back, or drop the
+ * connection when that does not bring it back to idle. A job that
+ * reported success with its work uncommitted did not succeed.
+ */
+static void end_leftover_transaction(struct db_pool *pool, PGconn **conn, struct db_job *job)
+{
+    if (!*conn || PQstatus(*conn) != CONNECTION_OK || PQtransactionStatus(*conn) == PQTRANS_IDLE)
+        return;
+    log_msg(pool->log, LOG_ERROR, "a database job left its transaction open: rolled back");
+    PGTransactionStatusType ts = PQtransactionStatus(*conn);
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+        PQclear(PQexec(*conn, "ROLLBACK"));
+    if (PQstatus(*conn) != CONNECTION_OK || PQtransactionStatus(*conn) != PQTRANS_IDLE)
+        drop_conn(pool, conn);
+    if (job->result.status < 400)
+        db_result_error(&job->result, 500, "internal", "the request could not be completed", NULL);
 }
 
 static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
@@ -287,12 +313,13 @@ static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
         memset(&job->result, 0, sizeof job->result);
         job->run(job, *conn);
     }
+    end_leftover_transaction(pool, conn, job);
     if (job->result.status >= 500) {
         atomic_fetch_add(&pool->errors, 1);
         if (job->result.db_error[0])
             log_msg(pool->log, LOG_ERROR, "database error: %s", job->result.db_error);
     }
-    if (PQstatus(*conn) != CONNECTION_OK) {
+    if (!*conn || PQstatus(*conn) != CONNECTION_OK) {
         /* Lost mid-job: the next job reconnects; mark down until then. */
         atomic_store(&pool->up, false);
     } else if (job->result.status < 500) {

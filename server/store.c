@@ -514,8 +514,8 @@ void store_run_patch(struct db_job *job, PGconn *conn)
         insert_event(conn, r, "payment.updated", &updated) < 0)
         goto done;
     result_payment(r, 200, &updated);
-    if (r->status == 200 && commit(conn, r) < 0)
-        goto done;
+    if (r->status != 200 || commit(conn, r) < 0)
+        goto done; /* no answer to give: the change is not kept either */
     pt_payment_clear(&cur);
     pt_payment_clear(&updated);
     return;
