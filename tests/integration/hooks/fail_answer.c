@@ -22,7 +22,7 @@ char *cJSON_PrintUnformatted(const cJSON *item);
 char *cJSON_PrintUnformatted(const cJSON *item)
 {
     static __thread int seen;
-    char *(*real)(const cJSON *) = (char *(*) (const cJSON *)) dlsym(RTLD_NEXT, __func__);
+    char *(*real)(const cJSON *) = (char *(*) (const cJSON *) ) dlsym(RTLD_NEXT, __func__);
     char *text = real(item);
     if (!text || !strstr(text, MARKER)) {
         seen = 0;
