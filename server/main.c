@@ -26,6 +26,7 @@
 #include "keyvault.h"
 #include "kvrefresh.h"
 #include "guard.h"
+#include "housekeeping.h"
 #include "listener.h"
 #include "log.h"
 #include "migrate.h"
@@ -396,6 +397,7 @@ static int serve(void)
                 "PAYTRACKR_AUTH=off: every caller is an operator; "
                 "for local development only");
     health_tick(&srv.sul_health);
+    housekeeping_start(&srv);
     guard_start(&srv);
     while (!srv.stop) {
         if (lws_service(srv.context, 0) < 0)
@@ -405,6 +407,7 @@ static int serve(void)
     }
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
+    housekeeping_stop(&srv);
     guard_stop(&srv);
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */

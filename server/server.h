@@ -47,6 +47,8 @@ struct server {
     int64_t last_ping_ok_us;
 
     lws_sorted_usec_list_t sul_health;
+    lws_sorted_usec_list_t sul_housekeeping; /* housekeeping.c */
+    bool housekeeping_in_flight;
     lws_sorted_usec_list_t sul_drain;
 
     /* the WebSocket stream (stream.c) and its LISTEN connection (listener.c) */

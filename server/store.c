@@ -814,10 +814,26 @@ void store_run_ping(struct db_job *job, PGconn *conn)
         return;
     }
     PQclear(res);
-    /* Expired idempotency keys go in small batches, piggybacked here. */
-    res =
-        PQexec(conn, "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
-                     "idempotency_keys WHERE created_at < now() - interval '25 hours' LIMIT 500)");
+    job->result.status = 200;
+}
+
+void store_run_expire_keys(struct db_job *job, PGconn *conn)
+{
+    struct store_expire *in = job->arg;
+    char batch[16];
+    snprintf(batch, sizeof batch, "%d", STORE_EXPIRE_BATCH);
+    const char *params[1] = {batch};
+    /* Kept 25 hours: a key is promised for 24. */
+    PGresult *res = PQexecParams(
+        conn,
+        "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+        "WHERE created_at < now() - interval '25 hours' LIMIT $1::int)",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(&job->result, conn, res);
+        return;
+    }
+    in->deleted = atoi(PQcmdTuples(res));
     PQclear(res);
     job->result.status = 200;
 }

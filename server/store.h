@@ -40,6 +40,13 @@ struct store_get {
     char id[37];
 };
 
+/* Expired idempotency keys deleted per job. */
+#define STORE_EXPIRE_BATCH 1000
+
+struct store_expire {
+    int deleted; /* out: rows deleted (a full batch: there may be more) */
+};
+
 struct store_feed {
     int64_t after;
     int limit;
@@ -54,6 +61,7 @@ void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_g
 void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_feed */
 void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: unused */
 void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
+void store_run_expire_keys(struct db_job *job, PGconn *conn);    /* arg: store_expire */
 
 /* One page of the stream's backlog: the events in (after, bound] whose
  * payment matches every non-NULL filter field, in seq order, at most
