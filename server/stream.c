@@ -104,6 +104,8 @@ static int on_writeable(struct stream_conn *c)
                          strlen(reason));
         return -1;
     }
+    if (c->ping_due && !c->close_code)
+        return stream_ping_write(c);
     if (stream_queue_write(c) < 0)
         return -1;
     if (c->state == STREAM_BACKLOG)
@@ -126,6 +128,8 @@ int stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->state = STREAM_OPEN;
         c->cursor = -1;
         link_conn(c);
+        stream_ping_heard(c);
+        stream_ping_arm(srv);
         srv->metrics.ws_connections++;
         /* Frames are coalesced here already; Nagle would hold a small one
          * back until the previous one is acknowledged (delayed ACKs: up to
@@ -135,8 +139,14 @@ int stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             stream_queue_close(c, LWS_CLOSE_STATUS_GOINGAWAY, true);
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        if (c && c->srv)
+        if (c && c->srv) {
+            stream_ping_heard(c);
             stream_ops_receive(c, in, len);
+        }
+        return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->srv)
+            stream_ping_heard(c);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c && c->srv ? on_writeable(c) : 0;
@@ -160,15 +170,12 @@ int stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 void stream_init(struct server *srv)
 {
     static const uint32_t table[] = {1000};
-    int ping = srv->cfg.ws_ping_seconds;
     memset(&srv->ws_retry, 0, sizeof srv->ws_retry);
     srv->ws_retry.retry_ms_table = table;
     srv->ws_retry.retry_ms_table_count = 1;
     srv->ws_retry.conceal_count = 1;
-    /* Ping after `ping` idle seconds; a peer that has not answered (or
-     * sent anything) within another `ping` seconds is dropped. */
-    srv->ws_retry.secs_since_valid_ping = (uint16_t) ping;
-    srv->ws_retry.secs_since_valid_hangup = (uint16_t) (2 * ping);
+    /* secs_since_valid_ping and _hangup stay 0: no lws keepalive pings
+     * (stream_ping.c sends ours). */
 }
 
 void stream_head_known(struct server *srv)

@@ -98,6 +98,9 @@ struct stream_conn {
     uint16_t ops;               /* operations in flight */
     bool backlog_job;           /* a backlog read is in flight */
     uint16_t close_code;        /* non-zero: closing with this code */
+    int64_t heard_us;           /* last frame or PONG from the peer */
+    int64_t pinged_us;          /* last PING we sent; 0: none since heard */
+    bool ping_due;              /* a PING to write at the next writable turn */
     bool close_drop;            /* ...without sending what is queued */
 };
 
@@ -111,8 +114,12 @@ int stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             NULL, STREAM_BATCH_BYTES                                                            \
     }
 
-/* Prepares the ping policy from the configuration (before the vhosts are
- * made: the public vhost points at srv->ws_retry). */
+/* Prepares the ping policy (before the vhosts are made: the public vhost
+ * points at srv->ws_retry). lws's own keepalive ("validity") pings are
+ * turned off: lws 4.1.6 writes their payload over a client's pending
+ * PONG. The stream sends its own PINGs from its writable callback after
+ * PAYTRACKR_WS_PING_SECONDS without hearing from the peer, and drops a
+ * peer silent for twice that. */
 void stream_init(struct server *srv);
 
 /* Sends one committed event to every live subscriber it matches, by

@@ -12,6 +12,7 @@
  *   stream_ops.c      the client's messages: subscribe, create, update,
  *                     list, and the answers
  *   stream_upgrade.c  the HTTP upgrade: path, draining, authentication
+ *   stream_ping.c     keepalive: our own PINGs, dropping silent peers
  * Everything runs on the lws service thread unless a comment says
  * otherwise.
  */
@@ -103,6 +104,17 @@ void stream_ops_receive(struct stream_conn *c, const char *in, size_t len);
 /* Answers the subscribe and starts the backlog (head known). `after` -1
  * means "from the head". */
 void stream_ops_start(struct stream_conn *c, int64_t after);
+
+/* ---- stream_ping.c ----------------------------------------------------- */
+
+/* Starts the keepalive scan unless it runs (a connection was opened). */
+void stream_ping_arm(struct server *srv);
+
+/* The peer sent a frame or a PONG. */
+void stream_ping_heard(struct stream_conn *c);
+
+/* Writes the PING that is due (writable callback). 0, or -1: broken. */
+int stream_ping_write(struct stream_conn *c);
 
 /* ---- stream_upgrade.c -------------------------------------------------- */
 
