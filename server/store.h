@@ -47,6 +47,15 @@ struct store_expire {
     int deleted; /* out: rows deleted (a full batch: there may be more) */
 };
 
+/* Most events one read returns (the feed and a payment's audit trail). */
+#define STORE_EVENTS_LIMIT_MAX 1000
+
+struct store_payment_events {
+    char id[37];
+    int64_t after; /* events with a greater seq */
+    int limit;
+};
+
 struct store_feed {
     int64_t after;
     int limit;
@@ -57,7 +66,7 @@ void store_run_get(struct db_job *job, PGconn *conn);            /* arg: store_g
 void store_run_list(struct db_job *job, PGconn *conn);           /* arg: list_query */
 void store_run_patch(struct db_job *job, PGconn *conn);          /* arg: store_change */
 void store_run_delete(struct db_job *job, PGconn *conn);         /* arg: store_change */
-void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_get */
+void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_payment_events */
 void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_feed */
 void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: unused */
 void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
