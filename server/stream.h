@@ -18,8 +18,11 @@
  * An event is serialised once, as a complete WebSocket frame in a
  * reference-counted buffer, and queued by reference on every matching
  * subscriber. A queue over PAYTRACKR_WS_QUEUE_MAX messages or
- * STREAM_QUEUE_BYTES_MAX bytes closes the connection with 4008; the client
- * resumes with `after`. Everything here runs on the lws service thread,
+ * STREAM_QUEUE_BYTES_MAX bytes of events closes the connection with 4008;
+ * the client resumes with `after`. An operation's result is capped on its
+ * own (PAYTRACKR_WS_ANSWER_MAX_BYTES: a larger one becomes an error result
+ * naming the limit), and all queues together stay under
+ * PAYTRACKR_WS_QUEUED_BYTES_MAX. Everything here runs on the lws service thread,
  * except the backlog reads (worker threads, which only build buffers).
  */
 #ifndef PT_STREAM_H
@@ -41,7 +44,8 @@ struct server;
 /* Bytes written per writable turn: queued frames are coalesced up to this
  * into one write. */
 #define STREAM_BATCH_BYTES 65536
-/* A queue holding more than this many bytes closes with 4008 too. */
+/* A queue holding more than this many bytes of events closes with 4008
+ * too. */
 #define STREAM_QUEUE_BYTES_MAX (4u << 20)
 /* Create/update/list operations in flight per connection; more get 429. */
 #define STREAM_OPS_MAX 8
@@ -86,6 +90,7 @@ struct stream_conn {
     struct stream_msg **q;
     uint32_t q_head, q_count, q_cap;
     size_t q_bytes;
+    size_t q_answer_bytes; /* of q_bytes, operation results */
 
     /* the message being received */
     char *rx;

@@ -57,6 +57,7 @@ void stream_owner_put(struct stream_owner *o);
 struct stream_msg {
     uint32_t refs;
     uint32_t len; /* header + payload */
+    bool answer;  /* a result: not counted against the lag limit */
     unsigned char *frame;
     unsigned char data[]; /* LWS_PRE, room for a header, the payload */
 };
@@ -69,6 +70,10 @@ struct stream_msg *stream_msg_text(const char *text, size_t len);
 struct stream_msg *stream_msg_event(int64_t seq, const char *type, const char *at,
                                     const char *payment, size_t payment_len);
 
+/* A frame of the `n` pieces of text one after the other (refs 1), or NULL
+ * when out of memory. Any thread. */
+struct stream_msg *stream_msg_concat(const char *const parts[], const size_t lens[], int n);
+
 /* Drops a reference; the last frees (NULL is fine). */
 void stream_msg_unref(struct stream_msg *m);
 
@@ -79,6 +84,16 @@ void stream_queue_push(struct stream_conn *c, struct stream_msg *m);
 /* Queues a message made for this connection alone (takes it over; NULL
  * closes the connection: memory ran out). */
 void stream_queue_push_own(struct stream_conn *c, struct stream_msg *m);
+
+/* Queues an operation's result (takes it over, not NULL). Answers are
+ * bounded by PAYTRACKR_WS_ANSWER_MAX_BYTES each, STREAM_OPS_MAX at a time
+ * and the process budget (checked by the caller), not by the lag limit:
+ * one large list page is not a client falling behind. */
+void stream_queue_push_answer(struct stream_conn *c, struct stream_msg *m);
+
+/* True when queueing `len` more bytes would pass the process-wide
+ * PAYTRACKR_WS_QUEUED_BYTES_MAX. */
+bool stream_queue_over_budget(const struct stream_conn *c, size_t len);
 
 /* Drops everything queued and the ring itself. */
 void stream_queue_clear(struct stream_conn *c);

@@ -46,21 +46,60 @@ static void send_error(struct stream_conn *c, const char *code, const char *mess
     stream_queue_push_own(c, msg_from_json(root));
 }
 
-/* {"type":"result","request_id":…,"status":…,"body":…}: the HTTP call's
- * status and body. */
+/* {"type":"result","request_id":…,"status":…,"body":…}, written around
+ * the body without copying it into a tree first (lists can be large). */
+static void queue_result(struct stream_conn *c, const char *request_id, const struct db_result *r)
+{
+    cJSON *id = cJSON_CreateString(request_id);
+    char *id_json = id ? cJSON_PrintUnformatted(id) : NULL; /* quoted, escaped */
+    cJSON_Delete(id);
+    char head[REQUEST_ID_MAX * 6 + 96];
+    int n = id_json ? snprintf(head, sizeof head,
+                               "{\"type\":\"result\",\"request_id\":%s,"
+                               "\"status\":%d,\"body\":",
+                               id_json, r->status)
+                    : -1;
+    free(id_json);
+    const char *body = r->body ? r->body : "null";
+    const char *parts[3] = {head, body, "}"};
+    size_t lens[3] = {n > 0 ? (size_t) n : 0, strlen(body), 1};
+    struct stream_msg *m =
+        n > 0 && (size_t) n < sizeof head ? stream_msg_concat(parts, lens, 3) : NULL;
+    if (!m) {
+        stream_queue_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, true);
+        return;
+    }
+    stream_queue_push_answer(c, m);
+}
+
+/* An operation's result, as its HTTP twin would answer, unless it is over
+ * PAYTRACKR_WS_ANSWER_MAX_BYTES or the process budget: then a small error
+ * result naming the limit takes its place, and the connection stays. */
 static void send_result(struct stream_conn *c, const char *request_id, const struct db_result *r)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (root) {
-        cJSON_AddStringToObject(root, "type", "result");
-        cJSON_AddStringToObject(root, "request_id", request_id);
-        cJSON_AddNumberToObject(root, "status", r->status);
-        if (r->body)
-            cJSON_AddItemToObject(root, "body", cJSON_CreateRaw(r->body));
-        else
-            cJSON_AddNullToObject(root, "body");
+    struct server *srv = c->srv;
+    size_t len = r->body ? strlen(r->body) : 0;
+    struct db_result capped = {0};
+    char message[200];
+    if (len > srv->cfg.ws_answer_max_bytes) {
+        snprintf(message, sizeof message,
+                 "the answer is %zu bytes, more than PAYTRACKR_WS_ANSWER_MAX_BYTES (%zu): "
+                 "ask for fewer rows with limit",
+                 len, srv->cfg.ws_answer_max_bytes);
+        db_result_error(&capped, 413, "answer_too_large", message, NULL);
+    } else if (stream_queue_over_budget(c, len)) {
+        snprintf(message, sizeof message,
+                 "the server's WebSocket queues are full (PAYTRACKR_WS_QUEUED_BYTES_MAX, %zu "
+                 "bytes): retry later",
+                 srv->cfg.ws_queued_bytes_max);
+        db_result_error(&capped, 503, "unavailable", message, NULL);
+    } else {
+        queue_result(c, request_id, r);
+        return;
     }
-    stream_queue_push_own(c, msg_from_json(root));
+    srv->metrics.ws_answers_capped++;
+    queue_result(c, request_id, &capped);
+    db_result_clear(&capped);
 }
 
 static void send_subscribed(struct stream_conn *c, int64_t head)

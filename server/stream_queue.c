@@ -22,6 +22,7 @@ static struct stream_msg *msg_alloc(size_t payload_len, unsigned char **payload)
     if (!m)
         return NULL;
     m->refs = 1;
+    m->answer = false;
     *payload = m->data + LWS_PRE + FRAME_HDR_MAX;
     return m;
 }
@@ -60,16 +61,35 @@ struct stream_msg *stream_msg_text(const char *text, size_t len)
     return m;
 }
 
-void stream_msg_unref(struct stream_msg *m)
-{
-    if (m && --m->refs == 0)
-        free(m);
-}
-
 static size_t put(unsigned char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
     return n;
+}
+
+struct stream_msg *stream_msg_concat(const char *const parts[], const size_t lens[], int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        if (lens[i] > UINT32_MAX - len)
+            return NULL;
+        len += lens[i];
+    }
+    unsigned char *p;
+    struct stream_msg *m = msg_alloc(len, &p);
+    if (!m)
+        return NULL;
+    size_t o = 0;
+    for (int i = 0; i < n; i++)
+        o += put(p + o, parts[i], lens[i]);
+    msg_seal(m, o);
+    return m;
+}
+
+void stream_msg_unref(struct stream_msg *m)
+{
+    if (m && --m->refs == 0)
+        free(m);
 }
 
 /* {"type":"event","event":TYPE,"seq":N,"at":AT,"payment":{...}}. The
@@ -116,30 +136,30 @@ void stream_queue_clear(struct stream_conn *c)
     free(c->q);
     c->q = NULL;
     c->q_head = c->q_cap = 0;
+    if (c->srv)
+        c->srv->metrics.ws_queued_bytes -= c->q_bytes;
     c->q_bytes = 0;
+    c->q_answer_bytes = 0;
 }
 
-/* Queues a reference to `m` (taking a new one). A full queue closes the
- * connection with 4008 instead. */
-void stream_queue_push(struct stream_conn *c, struct stream_msg *m)
+bool stream_queue_over_budget(const struct stream_conn *c, size_t len)
 {
-    if (c->close_code)
-        return;
+    const struct server *srv = c->srv;
+    return srv->metrics.ws_queued_bytes + len > srv->cfg.ws_queued_bytes_max;
+}
+
+/* Adds a reference to `m` at the tail (ring grown as needed, up to
+ * PAYTRACKR_WS_QUEUE_MAX). Returns 0, or -1 when memory ran out. */
+static int ring_add(struct stream_conn *c, struct stream_msg *m)
+{
     uint32_t max = (uint32_t) c->srv->cfg.ws_queue_max;
-    if (c->q_count >= max || c->q_bytes + m->len > STREAM_QUEUE_BYTES_MAX) {
-        c->srv->metrics.ws_slow_closed++;
-        stream_queue_close(c, STREAM_CLOSE_TOO_SLOW, true);
-        return;
-    }
     if (c->q_count == c->q_cap) {
         uint32_t ncap = c->q_cap ? c->q_cap * 2 : 8;
         if (ncap > max)
             ncap = max;
         struct stream_msg **nq = malloc(ncap * sizeof *nq);
-        if (!nq) {
-            stream_queue_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, true);
-            return;
-        }
+        if (!nq)
+            return -1;
         for (uint32_t i = 0; i < c->q_count; i++)
             nq[i] = c->q[(c->q_head + i) % c->q_cap];
         free(c->q);
@@ -151,8 +171,47 @@ void stream_queue_push(struct stream_conn *c, struct stream_msg *m)
     c->q[(c->q_head + c->q_count) % c->q_cap] = m;
     c->q_count++;
     c->q_bytes += m->len;
+    if (m->answer)
+        c->q_answer_bytes += m->len;
+    c->srv->metrics.ws_queued_bytes += m->len;
     if (c->q_count == 1)
         lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+/* Queues a reference to `m` (taking a new one). A queue over its lag
+ * limits (messages, or bytes other than answers), or the process over its
+ * budget, closes the connection with 4008 instead: the client resumes
+ * with `after`. */
+void stream_queue_push(struct stream_conn *c, struct stream_msg *m)
+{
+    if (c->close_code)
+        return;
+    if (c->q_count >= (uint32_t) c->srv->cfg.ws_queue_max ||
+        c->q_bytes - c->q_answer_bytes + m->len > STREAM_QUEUE_BYTES_MAX ||
+        stream_queue_over_budget(c, m->len)) {
+        c->srv->metrics.ws_slow_closed++;
+        stream_queue_close(c, STREAM_CLOSE_TOO_SLOW, true);
+        return;
+    }
+    if (ring_add(c, m) < 0)
+        stream_queue_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, true);
+}
+
+void stream_queue_push_answer(struct stream_conn *c, struct stream_msg *m)
+{
+    if (c->close_code) {
+        stream_msg_unref(m);
+        return;
+    }
+    m->answer = true;
+    if (c->q_count >= (uint32_t) c->srv->cfg.ws_queue_max) {
+        c->srv->metrics.ws_slow_closed++;
+        stream_queue_close(c, STREAM_CLOSE_TOO_SLOW, true);
+    } else if (ring_add(c, m) < 0) {
+        stream_queue_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, true);
+    }
+    stream_msg_unref(m);
 }
 
 /* Queues a message made for this connection alone (takes it over). */
@@ -172,6 +231,9 @@ static struct stream_msg *queue_pop(struct stream_conn *c)
     c->q_head = (c->q_head + 1) % c->q_cap;
     c->q_count--;
     c->q_bytes -= m->len;
+    if (m->answer)
+        c->q_answer_bytes -= m->len;
+    c->srv->metrics.ws_queued_bytes -= m->len;
     if (c->q_count == 0) {
         c->q_head = 0;
         if (c->q_cap > 16) { /* an idle connection keeps a small ring */
