@@ -419,42 +419,23 @@ static int read_page_args(struct http_req *rq, long long *after, long long *limi
     return 0;
 }
 
-static void handle_feed(struct http_req *rq)
+/* The event reads: `after` and `limit` from the query (`limit` defaults
+ * to `limit_default`), then `run` on a struct store_events; `id` is the
+ * payment's for its audit trail, NULL for the whole feed. */
+static void submit_events(struct http_req *rq, db_run_fn run, const char *id,
+                          long long limit_default)
 {
-    long long after = 0, limit = 100;
+    long long after = 0, limit = limit_default;
     if (read_page_args(rq, &after, &limit) < 0)
         return;
-    struct store_feed *in = calloc(1, sizeof *in);
+    struct store_events *in = calloc(1, sizeof *in);
     if (in) {
+        snprintf(in->id, sizeof in->id, "%s", id ? id : "");
         in->after = after;
         in->limit = (int) limit;
     }
     struct db_result now = {0};
-    struct db_job *job = in ? new_job(store_run_feed, in, free) : NULL;
-    if (!job)
-        db_result_error(&now, 500, "internal", "out of memory", NULL);
-    submit(rq, job, &now);
-}
-
-/* GET /v1/payments/{id}/events: the audit trail, a page at a time
- * (without parameters: the first STORE_EVENTS_LIMIT_MAX events). */
-static void handle_payment_events(struct http_req *rq, const char *id)
-{
-    long long after = 0, limit = STORE_EVENTS_LIMIT_MAX;
-    if (!query_valid_uuid(id)) {
-        http_respond_error(rq, 404, "not_found", "no payment with this id", NULL);
-        return;
-    }
-    if (read_page_args(rq, &after, &limit) < 0)
-        return;
-    struct store_payment_events *in = calloc(1, sizeof *in);
-    if (in) {
-        snprintf(in->id, sizeof in->id, "%s", id);
-        in->after = after;
-        in->limit = (int) limit;
-    }
-    struct db_result now = {0};
-    struct db_job *job = in ? new_job(store_run_payment_events, in, free) : NULL;
+    struct db_job *job = in ? new_job(run, in, free) : NULL;
     if (!job)
         db_result_error(&now, 500, "internal", "out of memory", NULL);
     submit(rq, job, &now);
@@ -581,10 +562,14 @@ void api_handle(struct http_req *rq)
             handle_by_id(rq, route, id);
         return;
     case ROUTE_PAYMENT_EVENTS:
-        handle_payment_events(rq, id);
+        /* Without parameters, the first STORE_EVENTS_LIMIT_MAX events. */
+        if (!query_valid_uuid(id))
+            http_respond_error(rq, 404, "not_found", "no payment with this id", NULL);
+        else
+            submit_events(rq, store_run_payment_events, id, STORE_EVENTS_LIMIT_MAX);
         return;
     case ROUTE_EVENTS:
-        handle_feed(rq);
+        submit_events(rq, store_run_feed, NULL, 100);
         return;
     case ROUTE_STATS:
         if (no_query_allowed(rq) == 0)

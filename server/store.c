@@ -735,7 +735,7 @@ static int payment_has_events(PGconn *conn, const char *id, struct db_result *r)
 
 void store_run_payment_events(struct db_job *job, PGconn *conn)
 {
-    const struct store_payment_events *in = job->arg;
+    const struct store_events *in = job->arg;
     struct db_result *r = &job->result;
     char after[24], limit[16];
     snprintf(after, sizeof after, "%" PRId64, in->after);
@@ -765,7 +765,7 @@ void store_run_payment_events(struct db_job *job, PGconn *conn)
 
 void store_run_feed(struct db_job *job, PGconn *conn)
 {
-    const struct store_feed *in = job->arg;
+    const struct store_events *in = job->arg;
     struct db_result *r = &job->result;
     /* Serve only up to the stable seq, so a poller that resumes after the
      * last seq it saw can never miss one that commits later. */

@@ -50,14 +50,11 @@ struct store_expire {
 /* Most events one read returns (the feed and a payment's audit trail). */
 #define STORE_EVENTS_LIMIT_MAX 1000
 
-struct store_payment_events {
+/* A page of events: of one payment (its audit trail), or of all (the
+ * feed, `id` ""). */
+struct store_events {
     char id[37];
     int64_t after; /* events with a greater seq */
-    int limit;
-};
-
-struct store_feed {
-    int64_t after;
     int limit;
 };
 
@@ -66,8 +63,8 @@ void store_run_get(struct db_job *job, PGconn *conn);            /* arg: store_g
 void store_run_list(struct db_job *job, PGconn *conn);           /* arg: list_query */
 void store_run_patch(struct db_job *job, PGconn *conn);          /* arg: store_change */
 void store_run_delete(struct db_job *job, PGconn *conn);         /* arg: store_change */
-void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_payment_events */
-void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_feed */
+void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_events */
+void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_events */
 void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: unused */
 void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
 void store_run_expire_keys(struct db_job *job, PGconn *conn);    /* arg: store_expire */
