@@ -58,6 +58,9 @@ struct config {
     int request_timeout_seconds;
     int ws_ping_seconds;
     int ws_queue_max;
+    size_t ws_answer_max_bytes; /* one result on the stream */
+    size_t ws_queued_bytes_max; /* every stream queue together */
+    int housekeeping_seconds;   /* expired idempotency keys, about this often */
 
     /* abuse limits (guard.c, ratelimit.c); a rate of 0 disables that limit */
     int max_connections;  /* public-port connections open at once */
