@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "pjson.h"
+#include "proto.h"
 #include "tui.h"
 
 #define QUEUE_MAX_MSGS  512
@@ -75,7 +76,7 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          size_t len);
 
 const struct lws_protocols conn_protocol = {
-    TUI_SUBPROTO, conn_callback, 0, 64 * 1024, 0, NULL, 0,
+    PT_PROTO_SUBPROTOCOL, conn_callback, 0, 64 * 1024, 0, NULL, 0,
 };
 
 const char *conn_state_name(enum conn_state s)
@@ -228,7 +229,7 @@ void conn_init(struct lws_context *ctx, const struct args *args)
     c.ctx = ctx;
     c.args = args;
     c.state = CONN_OFFLINE;
-    snprintf(c.path, sizeof c.path, "%s%s", args->prefix, TUI_STREAM);
+    snprintf(c.path, sizeof c.path, "%s%s", args->prefix, PT_PROTO_STREAM_PATH);
 }
 
 void conn_start(void)
@@ -248,8 +249,8 @@ void conn_start(void)
     i.path = c.path;
     i.host = c.args->host;
     i.origin = c.args->host;
-    i.protocol = TUI_SUBPROTO;
-    i.local_protocol_name = TUI_SUBPROTO;
+    i.protocol = PT_PROTO_SUBPROTOCOL;
+    i.local_protocol_name = PT_PROTO_SUBPROTOCOL;
     i.ssl_connection = c.args->tls ? LCCSCF_USE_SSL : 0;
     i.alpn = "http/1.1";
     i.retry_and_idle_policy = &idle_policy;

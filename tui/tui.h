@@ -20,8 +20,6 @@
 #include "payment.h"
 
 #define TUI_PROGRAM   "paytrackr-tui"
-#define TUI_SUBPROTO  "paytrackr.v1"
-#define TUI_STREAM    "/v1/stream"
 #define TUI_MIN_COLS  80
 #define TUI_MIN_LINES 24
 #define TUI_ERROR_MAX 200
@@ -54,7 +52,7 @@ int args_parse_url(struct args *a, const char *url, char **cause);
 
 int64_t util_mono_ms(void);
 int64_t util_wall_ms(void);
-/* "2026-11-24T12:00:00.123Z" (fraction optional, offset Z or +hh:mm) to
+/* An RFC 3339 date-time as the protocol defines it (pt_time_parse) to
  * milliseconds since the epoch; 0 or -1. */
 int util_parse_time(const char *text, int64_t *ms_out);
 /* Milliseconds since the epoch to "YYYY-MM-DDTHH:MM:SS.mmmZ". */
@@ -67,8 +65,6 @@ void util_uuid4(char out[PT_ID_LEN + 1]);
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* strdup that accepts NULL. */
 char *util_strdup(const char *s);
-/* True when `needle` occurs in `hay`, ASCII letters compared without case. */
-bool util_contains_nocase(const char *hay, const char *needle);
 /* Copies at most cap-1 bytes without splitting a UTF-8 sequence. */
 void util_copy(char *dst, size_t cap, const char *src);
 

@@ -64,7 +64,9 @@ def test_kwd_row_shows_three_decimals(server, api, tui_factory):
 
 @pytest.mark.parametrize("shown, typed", [
     ("MiXeD-{tag}", "mixed-{tag}"),
-], ids=["ascii"])
+    ("ÉCLAIR-ÄÖÜ-{tag}", "éclair-äöü-{tag}"),
+    ("ΣΟΦΊΑ-{tag}", "σοφία-{tag}"),
+], ids=["ascii", "latin", "greek"])
 def test_live_payment_in_other_case_than_the_filter_shows(server, api, tui_factory, shown, typed):
     """The server's q is case-insensitive for every letter it lower-cases,
     so a payment created while a lower-case filter is on shows live, as a
