@@ -5,8 +5,9 @@
  * (conn.c), the occasional HTTP request (http.c), stdin (main.c adopts it
  * as a raw file descriptor) and the timers all run in that loop, so no call
  * here blocks and nothing needs a lock. Every function in this program runs
- * on that thread; signal handlers only set flags and call
- * lws_cancel_service().
+ * on that thread, but for resolve.c's name lookups, which run on threads of
+ * their own and share only their job (under its lock); signal handlers only
+ * set flags and call lws_cancel_service().
  */
 #ifndef PT_TUI_H
 #define PT_TUI_H
@@ -69,6 +70,29 @@ char *util_strdup(const char *s);
 void util_copy(char *dst, size_t cap, const char *src);
 
 /* ------------------------------------------------------------------ */
+/* resolve.c: the server's host name looked up off the loop's thread */
+
+#define RESOLVE_ADDRS_MAX 8  /* addresses kept per name, tried in order */
+#define RESOLVE_ADDR_LEN  46 /* INET6_ADDRSTRLEN */
+
+struct lws_context;
+struct resolve_job;
+
+/* True for a numeric IPv4 or IPv6 address: nothing to look up. */
+bool resolve_is_numeric(const char *host);
+/* Starts looking `host` up on a new thread, which wakes the loop
+ * (lws_cancel_service) when done. Returns the job (release it with
+ * resolve_release), or NULL when no thread could start. */
+struct resolve_job *resolve_start(struct lws_context *ctx, const char *host);
+/* 0 while the lookup runs; 1 when done, with *n numeric addresses in
+ * addrs (getaddrinfo's order) or *n == 0 and the reason in why. */
+int resolve_take(struct resolve_job *j, char addrs[][RESOLVE_ADDR_LEN], int *n, char *why,
+                 size_t cap);
+/* The loop lets go of the job, done or not; a running thread then frees
+ * it and no longer touches the context. NULL is allowed. */
+void resolve_release(struct resolve_job *j);
+
+/* ------------------------------------------------------------------ */
 /* conn.c: the WebSocket, its outgoing queue and request correlation */
 
 enum conn_state {
@@ -112,6 +136,9 @@ const char *conn_state_name(enum conn_state s);
 int conn_request(const char *type, cJSON *msg, enum req_kind kind, uint64_t tag);
 /* Milliseconds until the next reconnect attempt, or -1. */
 int64_t conn_retry_in_ms(void);
+/* The numeric address the stream connects (or last connected) to, for
+ * other requests to the same server; NULL before a lookup answered. */
+const char *conn_address(void);
 
 /* ------------------------------------------------------------------ */
 /* http.c: one-shot HTTP requests (DELETE, the audit trail) */

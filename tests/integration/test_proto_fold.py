@@ -4,24 +4,13 @@ every code point. The TUI filters live events with pt_q_fold, the server
 filters lists with lower(); if they differed, a payment could show after a
 reload but not live, or the other way round."""
 
-import os
 import subprocess
-from pathlib import Path
 
-from harness import REPO_ROOT
-
-
-def _test_proto():
-    build = Path(os.environ.get("PAYTRACKR_BUILD_DIR", "build-asan"))
-    if not build.is_absolute():
-        build = REPO_ROOT / build
-    path = build / "tests" / "unit" / "test-proto"
-    assert path.exists(), "test-proto not built at %s" % path
-    return path
+from harness import build_file
 
 
 def test_q_folding_is_the_databases_lower(pg):
-    proc = subprocess.run([str(_test_proto()), "--fold-table"], capture_output=True, text=True,
+    proc = subprocess.run([str(build_file("tests", "unit", "test-proto")), "--fold-table"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     ours = {tuple(int(v) for v in line.split()) for line in proc.stdout.splitlines()}
