@@ -14,6 +14,7 @@
 #include "embedded.h"
 #include "http.h"
 #include "pjson.h"
+#include "proto.h"
 #include "query.h"
 #include "ratelimit.h"
 #include "server.h"
@@ -46,7 +47,7 @@ static const struct route_info routes[] = {
     [ROUTE_EVENTS] = {"/v1/events", "GET"},
     [ROUTE_STATS] = {"/v1/stats", "GET"},
     [ROUTE_OPENAPI] = {"/v1/openapi.json", "GET"},
-    [ROUTE_STREAM] = {"/v1/stream", "GET"},
+    [ROUTE_STREAM] = {PT_PROTO_STREAM_PATH, "GET"},
 };
 
 /* Matches the path; for payment routes copies the id (any 36 characters
@@ -63,7 +64,7 @@ static enum api_route match_route(const char *path, char id[37])
         return ROUTE_STATS;
     if (strcmp(path, "/v1/openapi.json") == 0)
         return ROUTE_OPENAPI;
-    if (strcmp(path, "/v1/stream") == 0)
+    if (strcmp(path, PT_PROTO_STREAM_PATH) == 0)
         return ROUTE_STREAM;
     if (strncmp(path, prefix, plen) != 0)
         return ROUTE_NONE;
@@ -588,8 +589,8 @@ void api_handle(struct http_req *rq)
     }
     case ROUTE_STREAM:
         http_respond_error(rq, 400, "bad_request",
-                           "GET /v1/stream needs a WebSocket upgrade with subprotocol "
-                           "paytrackr.v1",
+                           "GET " PT_PROTO_STREAM_PATH " needs a WebSocket upgrade with "
+                           "subprotocol " PT_PROTO_SUBPROTOCOL,
                            NULL);
         return;
     case ROUTE_NONE:

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "pgstmt.h"
 #include "pjson.h"
+#include "proto.h"
 #include "validate.h"
 
 /* Columns of a payment, in the order row_to_payment() reads them.
@@ -401,7 +402,7 @@ void store_run_create(struct db_job *job, PGconn *conn)
     if (in->idempotency_key && idempotency_check(conn, in, r))
         goto done;
     if (insert_payment(conn, in->id, &in->payment, &p, r) < 0 ||
-        insert_event(conn, r, "payment.created", &p) < 0)
+        insert_event(conn, r, pt_event_name(PT_EVENT_CREATED), &p) < 0)
         goto done;
     result_payment(r, 201, &p);
     if (r->status != 201)
@@ -628,7 +629,7 @@ void store_run_patch(struct db_job *job, PGconn *conn)
         return;
     }
     if (update_payment(conn, &cur, &updated, r) < 0 ||
-        insert_event(conn, r, "payment.updated", &updated) < 0)
+        insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated) < 0)
         goto done;
     result_payment(r, 200, &updated);
     if (r->status != 200 || commit(conn, r) < 0)
@@ -660,7 +661,7 @@ void store_run_delete(struct db_job *job, PGconn *conn)
         1, params);
     if (returned_payment(conn, res, &deleted, r) < 0)
         goto done;
-    if (insert_event(conn, r, "payment.deleted", &deleted) < 0 || commit(conn, r) < 0)
+    if (insert_event(conn, r, pt_event_name(PT_EVENT_DELETED), &deleted) < 0 || commit(conn, r) < 0)
         goto done;
     r->status = 204;
     pt_payment_clear(&cur);
