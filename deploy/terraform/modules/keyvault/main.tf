@@ -56,9 +56,20 @@ resource "azurerm_key_vault_secret" "connection_string" {
 # The server (any pod on the node, in fact: that is the nature of the kubelet
 # identity) reads this one secret and nothing else.
 resource "azurerm_role_assignment" "kubelet_secrets_user" {
+  count                = var.kubelet_reads_secret ? 1 : 0
   scope                = var.kubelet_reads_whole_vault ? azurerm_key_vault.this.id : azurerm_key_vault_secret.connection_string.resource_versionless_id
   role_definition_name = "Key Vault Secrets User"
   principal_id         = var.kubelet_object_id
+  principal_type       = "ServicePrincipal"
+}
+
+# Workload Identity (optional): paytrackr's own identity reads the one
+# connection-string secret; only pods of its ServiceAccount can use it.
+resource "azurerm_role_assignment" "workload_secrets_user" {
+  count                = var.workload_identity_enabled ? 1 : 0
+  scope                = azurerm_key_vault_secret.connection_string.resource_versionless_id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = var.workload_object_id
   principal_type       = "ServicePrincipal"
 }
 

@@ -68,6 +68,24 @@ variable "kubelet_reads_whole_vault" {
   default     = false
 }
 
+variable "kubelet_reads_secret" {
+  description = "Grant the kubelet identity Key Vault Secrets User (the default way the server authenticates). Turn off once every pod uses Workload Identity."
+  type        = bool
+  default     = true
+}
+
+variable "workload_identity_enabled" {
+  description = "Grant paytrackr's Workload Identity (workload_object_id) Key Vault Secrets User on the connection-string secret. A plain bool, known at plan time, unlike the identity's id."
+  type        = bool
+  default     = false
+}
+
+variable "workload_object_id" {
+  description = "Object (principal) ID of paytrackr's Workload Identity; used when workload_identity_enabled."
+  type        = string
+  default     = null
+}
+
 variable "purge_protection_enabled" {
   description = "Keep deleted secrets recoverable for the retention period even against a purge (recommended for production; cannot be turned off)."
   type        = bool
