@@ -379,6 +379,12 @@ static int load_tls(struct config *cfg, char *cause, size_t cause_len)
                            cause_len) < 0)
             return -1;
     }
+    /* How often the loop looks at the certificate files for a renewal
+     * (tls.c); 0 turns the watch off, leaving SIGHUP. */
+    long reload = 0;
+    if (parse_int("PAYTRACKR_TLS_RELOAD_SECONDS", 60, 0, 86400, &reload, cause, cause_len) < 0)
+        return -1;
+    cfg->tls_reload_seconds = (int) reload;
     return 0;
 }
 

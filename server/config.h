@@ -44,6 +44,7 @@ struct config {
 
     char *tls_cert;
     char *tls_key;
+    int tls_reload_seconds; /* PAYTRACKR_TLS_RELOAD_SECONDS: file watch period, 0 = off */
 
     int db_pool_size;
     int db_queue_size;

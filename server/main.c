@@ -286,7 +286,7 @@ static void handle_signal(struct server *srv)
     signal_seen = 0;
     if (hup_seen) {
         hup_seen = 0;
-        tls_reload(srv);
+        tls_reload(srv, "SIGHUP");
     }
     if (term_seen) {
         term_seen = 0;
@@ -384,6 +384,7 @@ static int serve(void)
                 "for local development only");
     health_tick(&srv.sul_health);
     guard_start(&srv);
+    tls_watch_start(&srv);
     while (!srv.stop) {
         if (lws_service(srv.context, 0) < 0)
             break;
@@ -392,6 +393,7 @@ static int serve(void)
     }
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
+    tls_watch_stop(&srv);
     guard_stop(&srv);
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 struct http_req;
 struct listener;
@@ -48,6 +49,7 @@ struct server {
 
     lws_sorted_usec_list_t sul_health;
     lws_sorted_usec_list_t sul_drain;
+    struct tls_watch tls_watch; /* certificate renewal (tls.c) */
 
     /* the WebSocket stream (stream.c) and its LISTEN connection (listener.c) */
     struct listener *listener;
