@@ -241,6 +241,11 @@ int config_load_database(struct config *cfg, char *cause, size_t cause_len)
         copy_plain("AZURE_CLIENT_ID", NULL, &cfg->azure_client_id, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_IMDS_ENDPOINT", "http://169.254.169.254", &cfg->imds_endpoint, cause,
                    cause_len) < 0 ||
+        copy_plain("AZURE_FEDERATED_TOKEN_FILE", NULL, &cfg->azure_federated_token_file, cause,
+                   cause_len) < 0 ||
+        copy_plain("AZURE_TENANT_ID", NULL, &cfg->azure_tenant_id, cause, cause_len) < 0 ||
+        copy_plain("AZURE_AUTHORITY_HOST", NULL, &cfg->azure_authority_host, cause, cause_len) <
+            0 ||
         copy_plain("PAYTRACKR_DB_SSLROOTCERT", NULL, &cfg->db_sslrootcert, cause, cause_len) < 0)
         return -1;
     if (!cfg->database_url && !cfg->keyvault_url)
@@ -425,6 +430,9 @@ void config_free(struct config *cfg)
     }
     free(cfg->keyvault_url);
     free(cfg->keyvault_secret);
+    free(cfg->azure_federated_token_file);
+    free(cfg->azure_tenant_id);
+    free(cfg->azure_authority_host);
     free(cfg->azure_client_id);
     free(cfg->imds_endpoint);
     free(cfg->db_sslrootcert);

@@ -36,6 +36,10 @@ struct config {
     char *keyvault_secret;
     char *azure_client_id;
     char *imds_endpoint;
+    /* Workload Identity, injected by the AKS webhook (keyvault.h) */
+    char *azure_federated_token_file;
+    char *azure_tenant_id;
+    char *azure_authority_host;
     char *db_sslrootcert;
 
     struct config_token *tokens; /* owned array */

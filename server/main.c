@@ -175,6 +175,9 @@ static void keyvault_settings(const struct config *cfg, kv_config *kv)
     kv->secret_name = cfg->keyvault_secret;
     kv->client_id = cfg->azure_client_id;
     kv->imds_endpoint = cfg->imds_endpoint;
+    kv->federated_token_file = cfg->azure_federated_token_file;
+    kv->tenant_id = cfg->azure_tenant_id;
+    kv->authority_host = cfg->azure_authority_host;
 }
 
 /* db_refresh_fn: runs on a worker thread, so blocking HTTP is fine. */
