@@ -233,7 +233,11 @@ int config_parse_tokens(const char *text, struct config_token **out, size_t *cou
 
 int config_load_database(struct config *cfg, char *cause, size_t cause_len)
 {
-    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0)
+    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0 ||
+        config_secret("PAYTRACKR_MIGRATE_DATABASE_URL", &cfg->migrate_database_url, cause,
+                      cause_len) < 0 ||
+        copy_plain("PAYTRACKR_MIGRATE_KEYVAULT_SECRET", NULL, &cfg->migrate_keyvault_secret, cause,
+                   cause_len) < 0)
         return -1;
     if (copy_plain("PAYTRACKR_KEYVAULT_URL", NULL, &cfg->keyvault_url, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_KEYVAULT_SECRET", "postgres-connection-string", &cfg->keyvault_secret,
@@ -430,6 +434,11 @@ void config_free(struct config *cfg)
     }
     free(cfg->keyvault_url);
     free(cfg->keyvault_secret);
+    if (cfg->migrate_database_url) {
+        memset(cfg->migrate_database_url, 0, strlen(cfg->migrate_database_url));
+        free(cfg->migrate_database_url);
+    }
+    free(cfg->migrate_keyvault_secret);
     free(cfg->azure_federated_token_file);
     free(cfg->azure_tenant_id);
     free(cfg->azure_authority_host);

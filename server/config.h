@@ -33,6 +33,11 @@ struct config {
 
     char *database_url; /* owned; NULL when Key Vault supplies it */
     char *keyvault_url; /* owned */
+    /* `migrate` only: the schema owner's connection string, directly or
+     * as a Key Vault secret name; the server's own URL is then the
+     * least-privileged application login that migrate sets up. */
+    char *migrate_database_url;
+    char *migrate_keyvault_secret;
     char *keyvault_secret;
     char *azure_client_id;
     char *imds_endpoint;

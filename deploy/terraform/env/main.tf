@@ -84,27 +84,30 @@ module "postgres" {
   high_availability_zone = var.postgres_standby_zone
   backup_retention_days  = var.postgres_backup_retention_days
   password_version       = var.postgres_password_version
+  app_password_version   = var.postgres_app_password_version
   tags                   = local.tags
 }
 
 module "keyvault" {
   source = "../modules/keyvault"
 
-  name                      = "paytrackr-${local.unique}"
-  resource_group_name       = azurerm_resource_group.this.name
-  location                  = azurerm_resource_group.this.location
-  tenant_id                 = data.azurerm_client_config.current.tenant_id
-  vnet_id                   = module.network.vnet_id
-  endpoints_subnet_id       = module.network.endpoints_subnet_id
-  deployer_object_id        = data.azurerm_client_config.current.object_id
-  allowed_ip_ranges         = var.allowed_ip_ranges
-  kubelet_object_id         = module.aks.kubelet_object_id
-  kubelet_reads_whole_vault = var.enable_keyvault_csi
-  kubelet_reads_secret      = var.kubelet_reads_secret
-  workload_identity_enabled = var.enable_workload_identity
-  workload_object_id        = module.aks.workload_object_id
-  connection_string         = module.postgres.connection_string
-  connection_string_version = module.postgres.password_version
-  purge_protection_enabled  = var.key_vault_purge_protection
-  tags                      = local.tags
+  name                            = "paytrackr-${local.unique}"
+  resource_group_name             = azurerm_resource_group.this.name
+  location                        = azurerm_resource_group.this.location
+  tenant_id                       = data.azurerm_client_config.current.tenant_id
+  vnet_id                         = module.network.vnet_id
+  endpoints_subnet_id             = module.network.endpoints_subnet_id
+  deployer_object_id              = data.azurerm_client_config.current.object_id
+  allowed_ip_ranges               = var.allowed_ip_ranges
+  kubelet_object_id               = module.aks.kubelet_object_id
+  kubelet_reads_whole_vault       = var.enable_keyvault_csi
+  kubelet_reads_secret            = var.kubelet_reads_secret
+  workload_identity_enabled       = var.enable_workload_identity
+  workload_object_id              = module.aks.workload_object_id
+  connection_string               = module.postgres.connection_string
+  connection_string_version       = module.postgres.app_password_version
+  admin_connection_string         = module.postgres.admin_connection_string
+  admin_connection_string_version = module.postgres.password_version
+  purge_protection_enabled        = var.key_vault_purge_protection
+  tags                            = local.tags
 }

@@ -38,6 +38,11 @@ output "key_vault_secret_name" {
   value       = module.keyvault.secret_name
 }
 
+output "key_vault_admin_secret_name" {
+  description = "PAYTRACKR_MIGRATE_KEYVAULT_SECRET for the migrate init container."
+  value       = module.keyvault.admin_secret_name
+}
+
 output "tenant_id" {
   description = "Entra ID tenant (keyvault-csi component)."
   value       = data.azurerm_client_config.current.tenant_id

@@ -142,6 +142,12 @@ variable "postgres_password_version" {
   default     = 1
 }
 
+variable "postgres_app_password_version" {
+  description = "Bump to rotate the application's database password (Key Vault in the apply; the role on the next rollout's migrate)."
+  type        = number
+  default     = 1
+}
+
 variable "enable_keyvault_csi" {
   description = "Enable the Key Vault CSI driver and let the kubelet identity read the whole vault (keyvault-csi component)."
   type        = bool

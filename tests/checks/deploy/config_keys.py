@@ -10,7 +10,7 @@ Then, if $PAYTRACKR_BUILD_DIR/server/paytrackr-server exists and
 $PAYTRACKR_TEST_DATABASE_URL is set, runs the server the way the pod does:
 `paytrackr-server migrate` (the init container) and then the server, with
 exactly the rendered env, overriding only what cannot hold outside a
-cluster: the database URL, the listen addresses (127.0.0.1, free ports),
+cluster: the database URL (and the migrate-only Key Vault secret), the listen addresses (127.0.0.1, free ports),
 the token list (a test hash) and the TLS file paths (a throw-away
 self-signed pair). It must become ready (GET /readyz on the admin port
 answers 200, polled with a deadline) and stop cleanly on SIGTERM within its
@@ -104,6 +104,9 @@ def run_server(cm, sec):
         env.update(sec)
         env.update({
             "PAYTRACKR_DATABASE_URL": db,
+            # No Key Vault here: migrate runs as the test database's role,
+            # without the separate administrator login.
+            "PAYTRACKR_MIGRATE_KEYVAULT_SECRET": "",
             "PAYTRACKR_LISTEN": f"127.0.0.1:{public}",
             "PAYTRACKR_ADMIN_LISTEN": f"127.0.0.1:{admin}",
             "PAYTRACKR_TOKENS": "operator:" + hashlib.sha256(token.encode()).hexdigest(),

@@ -201,16 +201,28 @@ function unknownArgs(block, known, prefix = '') {
   check(cfgs.includes('require_secure_transport=on'), 'postgres: require_secure_transport=on (TLS required)', cfgs.join(', '));
   check(resources(pg, 'azurerm_postgresql_flexible_server_database').length === 1, 'postgres: creates the paytrackr database');
   const eph = Object.keys(pg.ephemeral?.random_password || {});
-  check(eph.length === 1 && /ephemeral\.random_password\./.test(srv.administrator_password_wo || '') && srv.administrator_password === undefined,
-    'postgres: admin password generated (ephemeral random_password) and set write-only, never in state');
+  check(eph.includes('admin') && eph.includes('app') && /ephemeral\.random_password\./.test(srv.administrator_password_wo || '') && srv.administrator_password === undefined,
+    'postgres: admin and application passwords generated (ephemeral random_password), the admin one set write-only, never in state');
 
   // 7. Key Vault: RBAC, secret written by Terraform after RBAC propagation, Secrets User for the kubelet identity.
   const kv = mod('keyvault');
   const [, vault] = resources(kv, 'azurerm_key_vault')[0] || [null, {}];
   check(vault.rbac_authorization_enabled === true, 'keyvault: RBAC authorization mode (rbac_authorization_enabled = true)');
   const secrets = resources(kv, 'azurerm_key_vault_secret');
-  check(secrets.length === 1 && secrets[0][1].value_wo && asArray(secrets[0][1].depends_on).some((d) => /time_sleep\./.test(d)),
-    'keyvault: connection-string secret written write-only by Terraform, after waiting for RBAC propagation');
+  check(secrets.length === 2 && secrets.every(([, b]) => b.value_wo && asArray(b.depends_on).some((d) => /time_sleep\./.test(d))),
+    'keyvault: application and administrator connection strings written write-only by Terraform, after waiting for RBAC propagation');
+  // Least privilege: the server's secret is the application's own login;
+  // the administrator's is a separate secret for migrate only.
+  {
+    const outs = pg.output || {};
+    const app = String(one(outs.connection_string).value || '');
+    const adm = String(one(outs.admin_connection_string).value || '');
+    const envKv = one((env.module || {}).keyvault);
+    check(/user=\$\{var\.app_login\}/.test(app) && !/administrator_login/.test(app) && /administrator_login/.test(adm) &&
+      /module\.postgres\.connection_string/.test(envKv.connection_string || '') && /module\.postgres\.admin_connection_string/.test(envKv.admin_connection_string || ''),
+      'postgres/keyvault: the server\'s connection string logs in as the application\'s own role, the administrator\'s goes to a separate secret for migrate',
+      JSON.stringify({app, adm, envKv: {cs: envKv.connection_string, admin: envKv.admin_connection_string}}));
+  }
   const grants = resources(kv, 'azurerm_role_assignment').map(([, b]) => b);
   check(grants.some((g) => g.role_definition_name === 'Key Vault Secrets User' && g.principal_id === '${var.kubelet_object_id}'),
     'keyvault: "Key Vault Secrets User" granted to the kubelet identity');

@@ -58,7 +58,25 @@ variable "connection_string" {
 }
 
 variable "connection_string_version" {
-  description = "Write-only version of the secret value; the secret is rewritten when it changes (follow the password version)."
+  description = "Write-only version of the application's secret; the secret is rewritten when it changes (follow the application password version)."
+  type        = number
+}
+
+variable "admin_secret_name" {
+  description = "Name of the secret holding the administrator's connection string; PAYTRACKR_MIGRATE_KEYVAULT_SECRET must match."
+  type        = string
+  default     = "postgres-admin-connection-string"
+}
+
+variable "admin_connection_string" {
+  description = "The administrator's libpq connection string, for migrations (ephemeral: never written to state)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "admin_connection_string_version" {
+  description = "Write-only version of the administrator's secret (follow the administrator password version)."
   type        = number
 }
 
