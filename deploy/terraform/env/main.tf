@@ -61,6 +61,7 @@ module "aks" {
   node_max_count_per_zone         = var.node_max_count_per_zone
   system_node_vm_size             = var.system_node_vm_size
   enable_workload_identity        = var.enable_workload_identity
+  enable_managed_prometheus       = var.enable_managed_prometheus
   workload_namespace              = local.k8s_namespace
   admin_object_ids                = local.admin_object_ids
   api_server_authorized_ip_ranges = var.allowed_ip_ranges

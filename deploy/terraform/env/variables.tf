@@ -154,6 +154,12 @@ variable "enable_keyvault_csi" {
   default     = false
 }
 
+variable "enable_managed_prometheus" {
+  description = "AKS managed Prometheus with an Azure Monitor workspace (required by k8s/base/podmonitor.yaml's CRD)."
+  type        = bool
+  default     = true
+}
+
 variable "enable_workload_identity" {
   description = "Create paytrackr's own Workload Identity (federated with its ServiceAccount) and grant it the connection-string secret; use with the k8s/components/workload-identity component."
   type        = bool

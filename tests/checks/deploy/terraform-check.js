@@ -263,6 +263,17 @@ function unknownArgs(block, known, prefix = '') {
       'aks: every pool rotates container logs at 50 MiB x 5 files (the budget the pods\' ephemeral-storage limits hold)', JSON.stringify(kc));
   }
 
+  // 8b'. Managed Prometheus: the add-on (which brings the PodMonitor CRD the
+  // manifests use) and somewhere for the metrics to go.
+  {
+    const mm = cl.monitor_metrics || (cl.dynamic || {}).monitor_metrics;
+    const dcra = resources(aks, 'azurerm_monitor_data_collection_rule_association');
+    const dcr = (resources(aks, 'azurerm_monitor_data_collection_rule')[0] || [0, {}])[1];
+    check(Boolean(mm) && resources(aks, 'azurerm_monitor_workspace').length === 1 && dcra.length === 1 &&
+      /kubernetes_cluster\.this\.id/.test(dcra[0][1].target_resource_id || '') && /prometheus_forwarder/.test(JSON.stringify(dcr.data_sources || '')),
+      'aks: managed Prometheus add-on (monitor_metrics) with an Azure Monitor workspace and a data collection rule associated with the cluster');
+  }
+
   // 8c. The control-plane identity gets only what the load balancer and the
   // nodes need: the node subnet and the service's public IP, never a whole
   // resource group (which holds the NSGs and private DNS zones).

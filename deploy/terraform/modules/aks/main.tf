@@ -156,6 +156,14 @@ resource "azurerm_kubernetes_cluster" "this" {
     outbound_type       = "loadBalancer"
   }
 
+  # AKS managed Prometheus (the ama-metrics add-on): it installs the
+  # PodMonitor CRD (azmonitoring.coreos.com) that k8s/base/podmonitor.yaml
+  # uses, and scrapes paytrackr's /metrics into the workspace below.
+  dynamic "monitor_metrics" {
+    for_each = var.enable_managed_prometheus ? [1] : []
+    content {}
+  }
+
   dynamic "key_vault_secrets_provider" {
     for_each = var.enable_keyvault_csi ? [1] : []
     content {
@@ -252,4 +260,60 @@ resource "azurerm_role_assignment" "kubelet_acr_pull" {
   role_definition_name = "AcrPull"
   principal_id         = azurerm_kubernetes_cluster.this.kubelet_identity[0].object_id
   principal_type       = "ServicePrincipal"
+}
+
+# Where managed Prometheus sends the metrics: an Azure Monitor workspace,
+# reached through a data collection endpoint and rule associated with the
+# cluster (the add-on alone installs the agent but stores nothing).
+resource "azurerm_monitor_workspace" "this" {
+  count               = var.enable_managed_prometheus ? 1 : 0
+  name                = "${var.name}-amw"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  tags                = var.tags
+}
+
+resource "azurerm_monitor_data_collection_endpoint" "prometheus" {
+  count               = var.enable_managed_prometheus ? 1 : 0
+  name                = "${var.name}-prom-dce"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  kind                = "Linux"
+  tags                = var.tags
+}
+
+resource "azurerm_monitor_data_collection_rule" "prometheus" {
+  count                       = var.enable_managed_prometheus ? 1 : 0
+  name                        = "${var.name}-prom-dcr"
+  resource_group_name         = var.resource_group_name
+  location                    = var.location
+  kind                        = "Linux"
+  data_collection_endpoint_id = azurerm_monitor_data_collection_endpoint.prometheus[0].id
+  tags                        = var.tags
+
+  destinations {
+    monitor_account {
+      monitor_account_id = azurerm_monitor_workspace.this[0].id
+      name               = "workspace"
+    }
+  }
+
+  data_flow {
+    streams      = ["Microsoft-PrometheusMetrics"]
+    destinations = ["workspace"]
+  }
+
+  data_sources {
+    prometheus_forwarder {
+      streams = ["Microsoft-PrometheusMetrics"]
+      name    = "PrometheusDataSource"
+    }
+  }
+}
+
+resource "azurerm_monitor_data_collection_rule_association" "prometheus" {
+  count                   = var.enable_managed_prometheus ? 1 : 0
+  name                    = "${var.name}-prom-dcra"
+  target_resource_id      = azurerm_kubernetes_cluster.this.id
+  data_collection_rule_id = azurerm_monitor_data_collection_rule.prometheus[0].id
 }

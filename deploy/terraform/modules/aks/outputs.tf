@@ -57,3 +57,8 @@ output "oidc_issuer_url" {
   description = "The cluster's OIDC issuer (Workload Identity), or null when disabled."
   value       = azurerm_kubernetes_cluster.this.oidc_issuer_url
 }
+
+output "monitor_workspace_id" {
+  description = "Azure Monitor workspace holding the Prometheus metrics (query it from Azure Managed Grafana), or null."
+  value       = one(azurerm_monitor_workspace.this[*].id)
+}

@@ -83,6 +83,12 @@ variable "maintenance_start_time" {
   default     = "02:00"
 }
 
+variable "enable_managed_prometheus" {
+  description = "Enable AKS managed Prometheus (ama-metrics, with an Azure Monitor workspace): it provides the PodMonitor CRD the manifests use and stores paytrackr's metrics."
+  type        = bool
+  default     = true
+}
+
 variable "enable_workload_identity" {
   description = "Enable the OIDC issuer and Workload Identity, and create paytrackr's own federated identity (the kubelet identity stays the default)."
   type        = bool
