@@ -233,7 +233,11 @@ int config_parse_tokens(const char *text, struct config_token **out, size_t *cou
 
 int config_load_database(struct config *cfg, char *cause, size_t cause_len)
 {
-    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0)
+    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0 ||
+        config_secret("PAYTRACKR_MIGRATE_DATABASE_URL", &cfg->migrate_database_url, cause,
+                      cause_len) < 0 ||
+        copy_plain("PAYTRACKR_MIGRATE_KEYVAULT_SECRET", NULL, &cfg->migrate_keyvault_secret, cause,
+                   cause_len) < 0)
         return -1;
     if (copy_plain("PAYTRACKR_KEYVAULT_URL", NULL, &cfg->keyvault_url, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_KEYVAULT_SECRET", "postgres-connection-string", &cfg->keyvault_secret,
@@ -241,6 +245,11 @@ int config_load_database(struct config *cfg, char *cause, size_t cause_len)
         copy_plain("AZURE_CLIENT_ID", NULL, &cfg->azure_client_id, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_IMDS_ENDPOINT", "http://169.254.169.254", &cfg->imds_endpoint, cause,
                    cause_len) < 0 ||
+        copy_plain("AZURE_FEDERATED_TOKEN_FILE", NULL, &cfg->azure_federated_token_file, cause,
+                   cause_len) < 0 ||
+        copy_plain("AZURE_TENANT_ID", NULL, &cfg->azure_tenant_id, cause, cause_len) < 0 ||
+        copy_plain("AZURE_AUTHORITY_HOST", NULL, &cfg->azure_authority_host, cause, cause_len) <
+            0 ||
         copy_plain("PAYTRACKR_DB_SSLROOTCERT", NULL, &cfg->db_sslrootcert, cause, cause_len) < 0)
         return -1;
     if (!cfg->database_url && !cfg->keyvault_url)
@@ -385,6 +394,12 @@ static int load_tls(struct config *cfg, char *cause, size_t cause_len)
                            cause_len) < 0)
             return -1;
     }
+    /* How often the loop looks at the certificate files for a renewal
+     * (tls.c); 0 turns the watch off, leaving SIGHUP. */
+    long reload = 0;
+    if (parse_int("PAYTRACKR_TLS_RELOAD_SECONDS", 60, 0, 86400, &reload, cause, cause_len) < 0)
+        return -1;
+    cfg->tls_reload_seconds = (int) reload;
     return 0;
 }
 
@@ -425,6 +440,14 @@ void config_free(struct config *cfg)
     }
     free(cfg->keyvault_url);
     free(cfg->keyvault_secret);
+    if (cfg->migrate_database_url) {
+        memset(cfg->migrate_database_url, 0, strlen(cfg->migrate_database_url));
+        free(cfg->migrate_database_url);
+    }
+    free(cfg->migrate_keyvault_secret);
+    free(cfg->azure_federated_token_file);
+    free(cfg->azure_tenant_id);
+    free(cfg->azure_authority_host);
     free(cfg->azure_client_id);
     free(cfg->imds_endpoint);
     free(cfg->db_sslrootcert);
