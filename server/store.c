@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "pgstmt.h"
 #include "pjson.h"
+#include "proto.h"
 #include "validate.h"
 
 /* Columns of a payment, in the order row_to_payment() reads them.
@@ -401,7 +402,7 @@ void store_run_create(struct db_job *job, PGconn *conn)
     if (in->idempotency_key && idempotency_check(conn, in, r))
         goto done;
     if (insert_payment(conn, in->id, &in->payment, &p, r) < 0 ||
-        insert_event(conn, r, "payment.created", &p) < 0)
+        insert_event(conn, r, pt_event_name(PT_EVENT_CREATED), &p) < 0)
         goto done;
     result_payment(r, 201, &p);
     if (r->status != 201)
@@ -628,11 +629,11 @@ void store_run_patch(struct db_job *job, PGconn *conn)
         return;
     }
     if (update_payment(conn, &cur, &updated, r) < 0 ||
-        insert_event(conn, r, "payment.updated", &updated) < 0)
+        insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated) < 0)
         goto done;
     result_payment(r, 200, &updated);
-    if (r->status == 200 && commit(conn, r) < 0)
-        goto done;
+    if (r->status != 200 || commit(conn, r) < 0)
+        goto done; /* no answer to give: the change is not kept either */
     pt_payment_clear(&cur);
     pt_payment_clear(&updated);
     return;
@@ -660,7 +661,7 @@ void store_run_delete(struct db_job *job, PGconn *conn)
         1, params);
     if (returned_payment(conn, res, &deleted, r) < 0)
         goto done;
-    if (insert_event(conn, r, "payment.deleted", &deleted) < 0 || commit(conn, r) < 0)
+    if (insert_event(conn, r, pt_event_name(PT_EVENT_DELETED), &deleted) < 0 || commit(conn, r) < 0)
         goto done;
     r->status = 204;
     pt_payment_clear(&cur);
@@ -778,50 +779,111 @@ void store_list_free(void *arg)
 
 /* ---- events ------------------------------------------------------------- */
 
-static cJSON *event_from_row(PGresult *res, int row)
+#define EVENT_COLUMNS "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text"
+
+static size_t put(char *p, const char *s, size_t n)
 {
-    cJSON *ev = cJSON_CreateObject();
-    if (!ev)
-        return NULL;
-    cJSON_AddItemToObject(ev, "seq", cJSON_CreateRaw(PQgetvalue(res, row, 0)));
-    cJSON_AddStringToObject(ev, "type", PQgetvalue(res, row, 1));
-    cJSON_AddStringToObject(ev, "at", PQgetvalue(res, row, 2));
-    /* The payment was written by this server as JSON: pass it through. */
-    cJSON_AddItemToObject(ev, "payment", cJSON_CreateRaw(PQgetvalue(res, row, 3)));
-    return ev;
+    memcpy(p, s, n);
+    return n;
 }
 
-#define EVENT_COLUMNS "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text"
+/*
+ * {"data":[{"seq":…,"type":…,"at":…,"payment":{…}},…],"next_after":N},
+ * written straight from the rows (EVENT_COLUMNS) into one buffer: the
+ * events are held once as rows and once as the body, never as a tree in
+ * between. The texts come from our own table (a CHECKed type, a formatted
+ * timestamp, payment JSON this server wrote): no escaping is needed.
+ */
+static void result_events(struct db_result *r, PGresult *res, const char *next_after)
+{
+    static const char head[] = "{\"data\":[",
+                      tail[] = "],\"next_after\":", a[] = "{\"seq\":", b[] = ",\"type\":\"",
+                      c[] = "\",\"at\":\"", d[] = "\",\"payment\":";
+    int n = PQntuples(res);
+    size_t len = sizeof head + sizeof tail + strlen(next_after) + 2;
+    for (int i = 0; i < n; i++) {
+        len += sizeof a + sizeof b + sizeof c + sizeof d + 2;
+        for (int col = 0; col < 4; col++)
+            len += (size_t) PQgetlength(res, i, col);
+    }
+    char *body = malloc(len);
+    if (!body) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    size_t o = put(body, head, sizeof head - 1);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            body[o++] = ',';
+        o += put(body + o, a, sizeof a - 1);
+        o += put(body + o, PQgetvalue(res, i, 0), (size_t) PQgetlength(res, i, 0));
+        o += put(body + o, b, sizeof b - 1);
+        o += put(body + o, PQgetvalue(res, i, 1), (size_t) PQgetlength(res, i, 1));
+        o += put(body + o, c, sizeof c - 1);
+        o += put(body + o, PQgetvalue(res, i, 2), (size_t) PQgetlength(res, i, 2));
+        o += put(body + o, d, sizeof d - 1);
+        o += put(body + o, PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3));
+        body[o++] = '}';
+    }
+    o += put(body + o, tail, sizeof tail - 1);
+    o += put(body + o, next_after, strlen(next_after));
+    body[o++] = '}';
+    body[o] = '\0';
+    free(r->body);
+    r->status = 200;
+    r->body = body;
+}
+
+/* 1 when the payment ever had an event (it exists or existed), 0 when
+ * not, -1 when the query failed (result filled). */
+static int payment_has_events(PGconn *conn, const char *id, struct db_result *r)
+{
+    const char *params[1] = {id};
+    PGresult *res = pgstmt_exec(
+        conn, "SELECT EXISTS (SELECT 1 FROM payment_events WHERE payment_id = $1::uuid)", 1,
+        params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return yes;
+}
 
 void store_run_payment_events(struct db_job *job, PGconn *conn)
 {
-    struct store_get *in = job->arg;
+    const struct store_events *in = job->arg;
     struct db_result *r = &job->result;
-    const char *params[1] = {in->id};
+    char after[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, in->after);
+    snprintf(limit, sizeof limit, "%d", in->limit);
+    const char *params[3] = {in->id, after, limit};
+    /* One payment's events commit in seq order (each change holds the
+     * payment's row lock while it draws its seq), so no stable bound is
+     * needed here, unlike the feed. */
     PGresult *res = pgstmt_exec(conn,
                                 "SELECT " EVENT_COLUMNS " FROM payment_events "
-                                "WHERE payment_id = $1::uuid ORDER BY payment_events.seq",
-                                1, params);
+                                "WHERE payment_id = $1::uuid AND seq > $2::bigint "
+                                "ORDER BY payment_events.seq LIMIT $3::int",
+                                3, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return;
     }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
+    int n = PQntuples(res);
+    /* An empty page: of a payment that exists, or of no payment at all. */
+    int known = n ? 1 : payment_has_events(conn, in->id, r);
+    if (known == 0)
         not_found(r);
-        return;
-    }
-    cJSON *body = cJSON_CreateObject();
-    cJSON *data = cJSON_AddArrayToObject(body, "data");
-    for (int i = 0; data && i < PQntuples(res); i++)
-        cJSON_AddItemToArray(data, event_from_row(res, i));
+    else if (known == 1)
+        result_events(r, res, n ? PQgetvalue(res, n - 1, 0) : after);
     PQclear(res);
-    set_body_json(r, 200, body);
 }
 
 void store_run_feed(struct db_job *job, PGconn *conn)
 {
-    const struct store_feed *in = job->arg;
+    const struct store_events *in = job->arg;
     struct db_result *r = &job->result;
     /* Serve only up to the stable seq, so a poller that resumes after the
      * last seq it saw can never miss one that commits later. */
@@ -846,15 +908,48 @@ void store_run_feed(struct db_job *job, PGconn *conn)
         db_result_from_pg(r, conn, res);
         return;
     }
-    cJSON *body = cJSON_CreateObject();
-    cJSON *data = cJSON_AddArrayToObject(body, "data");
     int n = PQntuples(res);
-    for (int i = 0; data && i < n; i++)
-        cJSON_AddItemToArray(data, event_from_row(res, i));
-    cJSON_AddItemToObject(body, "next_after",
-                          cJSON_CreateRaw(n ? PQgetvalue(res, n - 1, 0) : after));
+    result_events(r, res, n ? PQgetvalue(res, n - 1, 0) : after);
     PQclear(res);
-    set_body_json(r, 200, body);
+}
+
+int store_read_event_page(PGconn *conn, const struct store_event_page *in, store_event_fn fn,
+                          void *ctx, struct db_result *r)
+{
+    char after[24], bound[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, in->after);
+    snprintf(bound, sizeof bound, "%" PRId64, in->bound);
+    snprintf(limit, sizeof limit, "%d", in->limit);
+    const char *params[7] = {after, bound, in->status, in->currency, in->payer, in->payee, limit};
+    /* ORDER BY payment_events.seq: a bare `seq` would sort by the text
+     * output column ("10" < "9"). */
+    PGresult *res = PQexecParams(
+        conn,
+        "SELECT seq::text, type, "
+        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text "
+        "FROM payment_events WHERE seq > $1::bigint AND seq <= $2::bigint "
+        "AND ($3::text IS NULL OR payment->>'status' = $3) "
+        "AND ($4::text IS NULL OR payment->>'currency' = $4) "
+        "AND ($5::text IS NULL OR payment->>'payer' = $5) "
+        "AND ($6::text IS NULL OR payment->>'payee' = $6) "
+        "ORDER BY payment_events.seq LIMIT $7::int",
+        7, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (fn(ctx, seq, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+               (size_t) PQgetlength(res, i, 3)) < 0) {
+            PQclear(res);
+            db_result_error(r, 500, "internal", "out of memory", NULL);
+            return -1;
+        }
+    }
+    PQclear(res);
+    return rows;
 }
 
 /* ---- stats and ping ----------------------------------------------------- */
@@ -892,10 +987,26 @@ void store_run_ping(struct db_job *job, PGconn *conn)
         return;
     }
     PQclear(res);
-    /* Expired idempotency keys go in small batches, piggybacked here. */
-    res =
-        PQexec(conn, "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
-                     "idempotency_keys WHERE created_at < now() - interval '25 hours' LIMIT 500)");
+    job->result.status = 200;
+}
+
+void store_run_expire_keys(struct db_job *job, PGconn *conn)
+{
+    struct store_expire *in = job->arg;
+    char batch[16];
+    snprintf(batch, sizeof batch, "%d", STORE_EXPIRE_BATCH);
+    const char *params[1] = {batch};
+    /* Kept 25 hours: a key is promised for 24. */
+    PGresult *res = PQexecParams(
+        conn,
+        "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+        "WHERE created_at < now() - interval '25 hours' LIMIT $1::int)",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(&job->result, conn, res);
+        return;
+    }
+    in->deleted = atoi(PQcmdTuples(res));
     PQclear(res);
     job->result.status = 200;
 }
