@@ -165,12 +165,17 @@ void http_respond(struct http_req *rq, int status, char *body)
      * known) does not invite a retry. */
     if (status == 503 && !rq->retry_after && !rq->location[0])
         rq->retry_after = 1;
+    http_resume_reading(rq);
+    lws_set_timeout(rq->wsi, NO_PENDING_TIMEOUT, 0);
+    lws_callback_on_writable(rq->wsi);
+}
+
+void http_resume_reading(struct http_req *rq)
+{
     if (rq->conn && rq->conn->rx_paused) {
         rq->conn->rx_paused = false;
         lws_rx_flow_control(rq->wsi, 1);
     }
-    lws_set_timeout(rq->wsi, NO_PENDING_TIMEOUT, 0);
-    lws_callback_on_writable(rq->wsi);
 }
 
 void http_respond_error(struct http_req *rq, int status, const char *code, const char *message,
