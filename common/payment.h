@@ -50,7 +50,8 @@ typedef struct pt_meta_entry {
  */
 typedef struct pt_payment {
     char id[PT_ID_LEN + 1];
-    int64_t amount; /* minor units, 1..PT_AMOUNT_MAX */
+    int64_t amount;          /* minor units, 1..PT_AMOUNT_MAX */
+    int64_t amount_refunded; /* v1.1: sum of the refunds, 0..amount */
     char currency[4];
     char *payer;
     char *payee;
