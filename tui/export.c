@@ -194,7 +194,7 @@ void export_on_result(struct export_job *x, uint64_t tag, int status, const cJSO
     if (x->write_errno != 0)
         snprintf(text, sizeof text, "writing failed: %s", strerror(x->write_errno));
     else if (status == 200)
-        snprintf(text, sizeof text, "cannot finish %s: %s", x->final, strerror(errno));
+        snprintf(text, sizeof text, "cannot finish %.120s: %s", x->final, strerror(errno));
     else if (status == 0 && x->cancelled)
         snprintf(text, sizeof text, "cancelled");
     else

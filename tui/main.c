@@ -354,8 +354,8 @@ static void refund_add(const cJSON *rf)
         util_display_time(ms, true, when, sizeof when);
     actor_text(rf, by, sizeof by);
     money_text(amount, cur, money, sizeof money);
-    snprintf(nl->text, sizeof nl->text, "%s  %s %s  %s  %s%s%.80s", when, money, cur ? cur : "",
-             reason ? reason : "?", by, note ? "  note: " : "", note ? note : "");
+    snprintf(nl->text, sizeof nl->text, "%s  %s %.3s  %.24s  %s%s%.80s", when, money,
+             cur ? cur : "", reason ? reason : "?", by, note ? "  note: " : "", note ? note : "");
     nl->status = PT_STATUS_REFUNDED;
 }
 

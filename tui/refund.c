@@ -18,18 +18,11 @@
 #include "tui.h"
 #include "validate.h"
 
-static const char *const reasons[REFUND_REASONS] = {
-    "requested_by_customer",
-    "duplicate",
-    "fraudulent",
-    "other",
-};
-
 static const char *const labels[RF_COUNT] = {"Amount", "Reason", "Note"};
 
 const char *refund_reason_name(int i)
 {
-    return (i >= 0 && i < REFUND_REASONS) ? reasons[i] : "other";
+    return pt_reason_name((pt_refund_reason) i);
 }
 
 const char *refund_label(int field)
@@ -70,7 +63,7 @@ int refund_open(struct refund_dlg *d, const pt_payment *p, char *why, size_t cap
     d->version = p->version;
     d->amount = p->amount;
     d->left = p->amount - p->amount_refunded;
-    d->reason = REFUND_REASONS - 1; /* "other", the contract's default */
+    d->reason = PT_REASON_OTHER; /* the contract's default */
     refund_format(d, d->left, false, left, sizeof left);
     line_set(&d->f[RF_AMOUNT], left, true);
     util_uuid4(d->idem_key);
@@ -115,7 +108,7 @@ int refund_check(struct refund_dlg *d, int field)
         return check_amount(d, &minor);
     case RF_NOTE:
         if (d->f[RF_NOTE].len > 0 &&
-            pt_validate_optional_text("note", d->f[RF_NOTE].buf, REFUND_NOTE_MAX, &pr) != 0) {
+            pt_validate_optional_text("note", d->f[RF_NOTE].buf, PT_REFUND_NOTE_MAX, &pr) != 0) {
             util_copy(d->err[field], TUI_ERROR_MAX, pr.message[0] ? pr.message : "invalid note");
             return -1;
         }
@@ -155,7 +148,7 @@ cJSON *refund_build(struct refund_dlg *d)
         return NULL;
     }
     cJSON_AddItemToObject(body, "amount", pt_json_int64(minor));
-    cJSON_AddStringToObject(body, "reason", reasons[d->reason]);
+    cJSON_AddStringToObject(body, "reason", refund_reason_name(d->reason));
     if (d->f[RF_NOTE].len > 0)
         cJSON_AddStringToObject(body, "note", d->f[RF_NOTE].buf);
     return msg;
@@ -168,7 +161,7 @@ bool refund_reason_key(struct refund_dlg *d, unsigned int ch, int step)
         return true;
     }
     for (int i = 0; i < REFUND_REASONS; i++) {
-        if ((unsigned char) reasons[i][0] == ch) {
+        if ((unsigned char) refund_reason_name(i)[0] == ch) {
             d->reason = i;
             return true;
         }

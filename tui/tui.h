@@ -346,8 +346,7 @@ void line_set(struct line *l, const char *text, bool fresh);
 
 enum refund_field { RF_AMOUNT, RF_REASON, RF_NOTE, RF_COUNT };
 
-#define REFUND_REASONS  4
-#define REFUND_NOTE_MAX 500 /* characters, as the contract says */
+#define REFUND_REASONS PT_REASON_COUNT
 
 struct refund_dlg {
     struct line f[RF_COUNT]; /* the reason's line is unused: it is a choice */
@@ -440,7 +439,7 @@ enum ui_mode {
 };
 
 struct audit_line {
-    char text[256];
+    char text[384];
     int status; /* pt_status or -1 */
 };
 
