@@ -242,12 +242,12 @@ static void layout_for(int cols, struct layout *l)
 {
     int flex;
 
-    l->time_w = cols >= 120 ? 19 : 14;
-    l->amount_w = cols >= 100 ? 18 : 13;
+    l->time_w = cols >= 140 ? 19 : 14;
+    l->amount_w = cols >= 140 ? 18 : cols >= 100 ? 15 : 13;
     l->cur_w = 3;
     l->status_w = 9;
     /* narrower terminals show a refund in the reference column instead */
-    l->refunded_w = cols >= 100 ? 14 : 0;
+    l->refunded_w = cols >= 140 ? 14 : cols >= 100 ? 12 : 0;
     flex = cols - (1 + l->time_w + l->amount_w + l->cur_w + l->status_w + 6 +
                    (l->refunded_w ? l->refunded_w + 1 : 0));
     if (flex < 9)
@@ -797,15 +797,15 @@ static void draw_help(void)
         {"j/k, arrows", "move"},
         {"PgUp/PgDn", "page"},
         {"g / G", "top / bottom"},
-        {"Enter", "details and audit trail"},
+        {"Enter", "details, refunds, audit trail with actors"},
         {"/", "filter: text status:NAME currency:CODE"},
         {"o", "toggle sort order"},
         {"< / >", "sort column left / right"},
         {"n", "new payment (Tab moves, Enter saves, Esc)"},
         {"s", "change status"},
         {"d", "delete (y confirms)"},
-        {"R", "refund (amount, default what is left; reason; note)"},
-        {"e", "export the filter to a CSV file (path, progress)"},
+        {"R", "refund: amount (default what is left), reason"},
+        {"e", "export the filter to a CSV file"},
         {"p", "pause / resume live updates"},
         {"r", "reload"},
         {"?", "this help"},
