@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "embedded.h"
+#include "export.h"
 #include "http.h"
 #include "pjson.h"
 #include "query.h"
@@ -34,6 +35,7 @@ enum api_route {
     ROUTE_ME,
     ROUTE_REFUNDS,
     ROUTE_REFUND,
+    ROUTE_EXPORT,
 };
 
 struct route_info {
@@ -53,6 +55,7 @@ static const struct route_info routes[] = {
     [ROUTE_ME] = {"/v1/me", "GET"},
     [ROUTE_REFUNDS] = {"/v1/payments/{id}/refunds", "GET, POST"},
     [ROUTE_REFUND] = {"/v1/payments/{id}/refunds/{refund_id}", "GET"},
+    [ROUTE_EXPORT] = {"/v1/payments/export.csv", "GET"},
 };
 
 /* Matches the path; for payment routes copies the id, and for one refund
@@ -74,6 +77,8 @@ static enum api_route match_route(const char *path, char id[37], char sub[37])
         return ROUTE_STREAM;
     if (strcmp(path, "/v1/me") == 0)
         return ROUTE_ME;
+    if (strcmp(path, "/v1/payments/export.csv") == 0)
+        return ROUTE_EXPORT;
     if (strncmp(path, prefix, plen) != 0)
         return ROUTE_NONE;
     const char *rest = path + plen;
@@ -598,6 +603,19 @@ static void handle_refunds(struct http_req *rq, const char *id, const char *refu
     submit(rq, job, &now);
 }
 
+/* GET /v1/payments/export.csv: export.c streams it; viewers may export. */
+static void handle_export(struct http_req *rq)
+{
+    const char *keys[API_MAX_ARGS], *values[API_MAX_ARGS];
+    char store[8192];
+    int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
+    if (n < 0) {
+        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
+        return;
+    }
+    export_start(rq, keys, values, n);
+}
+
 /* GET /v1/me: who the caller's token acts as. */
 static void handle_me(struct http_req *rq)
 {
@@ -758,6 +776,9 @@ void api_handle(struct http_req *rq)
         return;
     case ROUTE_STATS:
         handle_stats(rq);
+        return;
+    case ROUTE_EXPORT:
+        handle_export(rq);
         return;
     case ROUTE_ME:
         if (no_query_allowed(rq) == 0)

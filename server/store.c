@@ -883,6 +883,45 @@ void store_run_list(struct db_job *job, PGconn *conn)
     set_body_json(r, 200, page);
 }
 
+int store_list_rows(PGconn *conn, const struct list_query *q, store_row_fn row, void *ctx,
+                    struct db_result *r)
+{
+    char min[24], max[24], limit[16];
+    snprintf(limit, sizeof limit, "%d", q->limit);
+    const char *params[13];
+    filter_params(q, min, max, params);
+    params[10] = q->has_cursor ? q->cursor_time : NULL;
+    params[11] = q->has_cursor ? q->cursor_id : NULL;
+    params[12] = limit;
+    PGresult *res = pgstmt_exec(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rows = PQntuples(res), n = 0;
+    for (int i = 0; i < rows; i++) {
+        pt_payment p = {0};
+        if (row_to_payment(res, i, 0, &p) < 0) {
+            pt_payment_clear(&p);
+            PQclear(res);
+            db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+            return -1;
+        }
+        int stop = row(ctx, &p, PQgetvalue(res, i, PAYMENT_NCOLS));
+        pt_payment_clear(&p);
+        if (stop < 0) {
+            PQclear(res);
+            db_result_error(r, 500, "internal", "out of memory", NULL);
+            return -1;
+        }
+        n++;
+        if (stop)
+            break;
+    }
+    PQclear(res);
+    return n;
+}
+
 void store_list_free(void *arg)
 {
     struct list_query *q = arg;

@@ -80,6 +80,17 @@ void store_run_refund(struct db_job *job, PGconn *conn);         /* arg: store_r
 void store_run_refunds(struct db_job *job, PGconn *conn);        /* arg: store_get */
 void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
 
+/*
+ * Reads one page of the list query `q` (filters, order, cursor, at most
+ * q->limit rows) and hands each payment to `row` with its cursor time (the
+ * keyset position, for query_cursor_encode or q->cursor_time). `row`
+ * returns 0 to go on, 1 to stop after this row, -1 out of memory. Returns
+ * the number of rows handed over, or -1 with `r` filled. Worker thread.
+ */
+typedef int (*store_row_fn)(void *ctx, const pt_payment *p, const char *cursor_time);
+int store_list_rows(PGconn *conn, const struct list_query *q, store_row_fn row, void *ctx,
+                    struct db_result *r);
+
 void store_create_free(void *arg);
 void store_change_free(void *arg);
 void store_list_free(void *arg);
