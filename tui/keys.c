@@ -142,10 +142,32 @@ static void keys_filter(int is_key, unsigned ch)
 
 /* ---- form -------------------------------------------------------------- */
 
+/* Sends a dialog's message `msg` (consumed; NULL when it could not be
+ * built); false with `banner` (TUI_ERROR_MAX bytes) saying why it did not
+ * go. */
+static bool send_dialog(const char *what, const char *type, cJSON *msg, enum req_kind kind,
+                        uint64_t *tag, char *banner)
+{
+    if (refuse_write(what)) {
+        util_copy(banner, TUI_ERROR_MAX, tui.message);
+        cJSON_Delete(msg);
+        return false;
+    }
+    if (msg == NULL) {
+        snprintf(banner, TUI_ERROR_MAX, "cannot build the request");
+        return false;
+    }
+    *tag = ++tui.next_tag;
+    if (conn_request(type, msg, kind, *tag) != 0) {
+        snprintf(banner, TUI_ERROR_MAX, "cannot send: the connection is not ready");
+        return false;
+    }
+    return true;
+}
+
 static void form_submit(void)
 {
     struct form *fm = &tui.form;
-    cJSON *msg;
     int bad;
 
     if (fm->busy)
@@ -156,21 +178,8 @@ static void form_submit(void)
         fm->cur = bad;
         return;
     }
-    if (refuse_write("recording a payment")) {
-        snprintf(fm->banner, sizeof fm->banner, "%s", tui.message);
-        return;
-    }
-    msg = form_build(fm);
-    if (msg == NULL) {
-        snprintf(fm->banner, sizeof fm->banner, "cannot build the request");
-        return;
-    }
-    fm->tag = ++tui.next_tag;
-    if (conn_request("create", msg, REQ_CREATE, fm->tag) != 0) {
-        snprintf(fm->banner, sizeof fm->banner, "cannot send: the connection is not ready");
-        return;
-    }
-    fm->busy = true;
+    fm->busy = send_dialog("recording a payment", "create", form_build(fm), REQ_CREATE, &fm->tag,
+                           fm->banner);
 }
 
 static void keys_form(int is_key, unsigned ch)
@@ -347,7 +356,6 @@ static void refund_start(struct row *r, bool from_detail)
 static void refund_submit(void)
 {
     struct refund_dlg *d = &tui.refund;
-    cJSON *msg;
     int bad;
 
     if (d->busy)
@@ -358,21 +366,7 @@ static void refund_submit(void)
         d->cur = bad;
         return;
     }
-    if (refuse_write("refunding")) {
-        util_copy(d->banner, sizeof d->banner, tui.message);
-        return;
-    }
-    msg = refund_build(d);
-    if (msg == NULL) {
-        snprintf(d->banner, sizeof d->banner, "cannot build the request");
-        return;
-    }
-    d->tag = ++tui.next_tag;
-    if (conn_request("refund", msg, REQ_REFUND, d->tag) != 0) {
-        snprintf(d->banner, sizeof d->banner, "cannot send: the connection is not ready");
-        return;
-    }
-    d->busy = true;
+    d->busy = send_dialog("refunding", "refund", refund_build(d), REQ_REFUND, &d->tag, d->banner);
 }
 
 static void keys_refund(int is_key, unsigned ch)
@@ -466,30 +460,12 @@ static void detail_open(void)
     if (r == NULL)
         return;
     snprintf(tui.target_id, sizeof tui.target_id, "%s", r->p.id);
-    free(tui.audit);
-    tui.audit = NULL;
-    tui.audit_n = 0;
-    tui.audit_err[0] = '\0';
     tui.detail_scroll = 0;
-    tui.audit_loading = true;
     tui.mode = MODE_DETAIL;
-    tui.audit_tag = ++tui.next_tag;
     snprintf(path, sizeof path, "/v1/payments/%s/events", r->p.id);
-    if (http_request("GET", path, REQ_AUDIT, tui.audit_tag) != 0) {
-        tui.audit_loading = false;
-        snprintf(tui.audit_err, sizeof tui.audit_err, "cannot request the audit trail");
-    }
-    free(tui.refunds);
-    tui.refunds = NULL;
-    tui.refunds_n = 0;
-    tui.refunds_err[0] = '\0';
-    tui.refunds_loading = true;
-    tui.refunds_tag = ++tui.next_tag;
+    app_pane_load(&tui.audit, path, REQ_AUDIT, "the audit trail");
     snprintf(path, sizeof path, "/v1/payments/%s/refunds", r->p.id);
-    if (http_request("GET", path, REQ_REFUNDS, tui.refunds_tag) != 0) {
-        tui.refunds_loading = false;
-        snprintf(tui.refunds_err, sizeof tui.refunds_err, "cannot request the refunds");
-    }
+    app_pane_load(&tui.refunds, path, REQ_REFUNDS, "the refunds");
 }
 
 static void keys_detail(int is_key, unsigned ch)

@@ -284,20 +284,56 @@ static void money_text(int64_t minor, const char *currency, char *buf, size_t ca
         snprintf(buf, cap, "?");
 }
 
-/* Appends a line to a growing array of at most 10,000; NULL when full. */
-static struct audit_line *add_line(struct audit_line **lines, int *n)
+/* Appends a line to a pane list of at most 10,000; NULL when full. */
+static struct audit_line *add_line(struct pane_list *l)
 {
     struct audit_line *nl;
 
-    if (*n >= 10000)
+    if (l->n >= 10000)
         return NULL;
-    nl = realloc(*lines, (size_t) (*n + 1) * sizeof *nl);
+    nl = realloc(l->lines, (size_t) (l->n + 1) * sizeof *nl);
     if (nl == NULL)
         return NULL;
-    *lines = nl;
-    memset(&nl[*n], 0, sizeof nl[*n]);
-    nl[*n].status = -1;
-    return &nl[(*n)++];
+    l->lines = nl;
+    memset(&nl[l->n], 0, sizeof nl[l->n]);
+    nl[l->n].status = -1;
+    return &nl[l->n++];
+}
+
+static void pane_clear(struct pane_list *l)
+{
+    free(l->lines);
+    l->lines = NULL;
+    l->n = 0;
+    l->err[0] = '\0';
+}
+
+void app_pane_load(struct pane_list *l, const char *path, enum req_kind kind, const char *what)
+{
+    pane_clear(l);
+    l->loading = true;
+    l->tag = ++tui.next_tag;
+    if (http_request("GET", path, kind, l->tag) != 0) {
+        l->loading = false;
+        snprintf(l->err, sizeof l->err, "cannot request %s", what);
+    }
+}
+
+/* The answer for a pane list: its "data" array to add from, or NULL (a
+ * stale answer, or an error now shown in the pane). */
+static const cJSON *pane_answer(struct pane_list *l, uint64_t tag, int status, const cJSON *body)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data");
+
+    if (tag != l->tag)
+        return NULL;
+    l->loading = false;
+    pane_clear(l);
+    if (status != 200 || !cJSON_IsArray(data)) {
+        app_error_text(body, status, l->err, sizeof l->err);
+        return NULL;
+    }
+    return data;
 }
 
 /* Adds the event of the payment shown in the detail pane to its trail. */
@@ -309,7 +345,7 @@ static void audit_add(const cJSON *ev, const char *type_member)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(pj, "status");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(pj, "version");
     const cJSON *refund = cJSON_GetObjectItemCaseSensitive(ev, "refund");
-    struct audit_line *nl = add_line(&tui.audit, &tui.audit_n);
+    struct audit_line *nl = add_line(&tui.audit);
     int64_t seq = 0, version = 0, ms, amount;
     pt_status s;
     char when[40] = "", by[100], what[80] = "";
@@ -347,7 +383,7 @@ static void refund_add(const cJSON *rf)
 
     if (!pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(rf, "amount"), &amount))
         return;
-    nl = add_line(&tui.refunds, &tui.refunds_n);
+    nl = add_line(&tui.refunds);
     if (nl == NULL)
         return;
     if (at != NULL && util_parse_time(at, &ms) == 0)
@@ -370,9 +406,9 @@ void app_on_event(const cJSON *msg)
         strcmp(id->valuestring, tui.target_id) == 0 && seq > tui.model.last_seq) {
         const cJSON *rf = cJSON_GetObjectItemCaseSensitive(msg, "refund");
 
-        if (!tui.audit_loading)
+        if (!tui.audit.loading)
             audit_add(msg, "event");
-        if (!tui.refunds_loading && cJSON_IsObject(rf))
+        if (!tui.refunds.loading && cJSON_IsObject(rf))
             refund_add(rf);
     }
     if (seq < 0 || seq > tui.model.last_seq)
@@ -515,18 +551,8 @@ static void on_refund_result(uint64_t tag, int status, const cJSON *body)
 
 static void on_refunds_result(uint64_t tag, int status, const cJSON *body)
 {
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data"), *rf;
+    const cJSON *data = pane_answer(&tui.refunds, tag, status, body), *rf;
 
-    if (tag != tui.refunds_tag)
-        return;
-    tui.refunds_loading = false;
-    free(tui.refunds);
-    tui.refunds = NULL;
-    tui.refunds_n = 0;
-    if (status != 200 || !cJSON_IsArray(data)) {
-        app_error_text(body, status, tui.refunds_err, sizeof tui.refunds_err);
-        return;
-    }
     cJSON_ArrayForEach(rf, data)
     {
         refund_add(rf);
@@ -535,18 +561,8 @@ static void on_refunds_result(uint64_t tag, int status, const cJSON *body)
 
 static void on_audit_result(uint64_t tag, int status, const cJSON *body)
 {
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data"), *ev;
+    const cJSON *data = pane_answer(&tui.audit, tag, status, body), *ev;
 
-    if (tag != tui.audit_tag)
-        return;
-    tui.audit_loading = false;
-    free(tui.audit);
-    tui.audit = NULL;
-    tui.audit_n = 0;
-    if (status != 200 || !cJSON_IsArray(data)) {
-        app_error_text(body, status, tui.audit_err, sizeof tui.audit_err);
-        return;
-    }
     cJSON_ArrayForEach(ev, data)
     {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
@@ -771,8 +787,8 @@ int main(int argc, char **argv)
     }
     export_shutdown(&tui.export);
     model_free(&tui.model);
-    free(tui.audit);
-    free(tui.refunds);
+    pane_clear(&tui.audit);
+    pane_clear(&tui.refunds);
     args_free(&tui.args);
     if (log_file != NULL)
         fclose(log_file);

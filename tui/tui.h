@@ -443,6 +443,16 @@ struct audit_line {
     int status; /* pt_status or -1 */
 };
 
+/* A list in the detail pane (the audit trail, the refunds): loaded over
+ * HTTP when the pane opens, extended by events while it is open. */
+struct pane_list {
+    struct audit_line *lines;
+    int n;
+    bool loading;
+    char err[TUI_ERROR_MAX];
+    uint64_t tag;
+};
+
 struct tui {
     struct args args;
     struct model model;
@@ -456,17 +466,8 @@ struct tui {
     char target_id[PT_ID_LEN + 1]; /* payment of the detail pane / picker / delete */
     int64_t target_version;
     /* detail pane */
-    struct audit_line *audit;
-    int audit_n;
-    bool audit_loading;
-    char audit_err[TUI_ERROR_MAX];
+    struct pane_list audit, refunds;
     int detail_scroll;
-    uint64_t audit_tag;
-    struct audit_line *refunds; /* the detail pane's refunds */
-    int refunds_n;
-    bool refunds_loading;
-    char refunds_err[TUI_ERROR_MAX];
-    uint64_t refunds_tag;
     struct refund_dlg refund;
     struct export_job export;
     /* messages */
@@ -504,6 +505,9 @@ int64_t app_resume_after(void);
 void app_quit(void);
 /* Writes the startup timing once, when rows are first on screen. */
 void app_first_rows_drawn(void);
+/* Empties `l` and starts loading it from `path`; the answer arrives as
+ * `kind`. `what` names it in an error. */
+void app_pane_load(struct pane_list *l, const char *path, enum req_kind kind, const char *what);
 /* The text of a contract error body, "code: message", into buf. */
 void app_error_text(const cJSON *body, int status, char *buf, size_t cap);
 

@@ -846,6 +846,23 @@ static void detail_field(WINDOW *w, int *y, int skip, const char *label, const c
     (*y)++;
 }
 
+/* A titled list of the detail pane: loading, its error, or its lines. */
+static void pane_list(WINDOW *w, int *y, int skip, const char *title, const struct pane_list *l,
+                      const char *none)
+{
+    detail_field(w, y, skip, title, "", A_NORMAL);
+    if (l->loading)
+        detail_field(w, y, skip, "", "loading...", A_DIM);
+    else if (l->err[0])
+        detail_field(w, y, skip, "", l->err, attr(CP_ERROR, 0, A_BOLD));
+    else if (l->n == 0)
+        detail_field(w, y, skip, "", none, A_DIM);
+    for (int i = 0; i < l->n; i++)
+        detail_field(w, y, skip, "", l->lines[i].text,
+                     l->lines[i].status >= 0 ? status_attr((pt_status) l->lines[i].status)
+                                             : A_NORMAL);
+}
+
 static void draw_detail(void)
 {
     struct model *m = &tui.model;
@@ -936,27 +953,9 @@ static void draw_detail(void)
         detail_field(w, &y, skip, "updated_at", p->updated_at, A_NORMAL);
     }
     y++;
-    detail_field(w, &y, skip, "Refunds", "", A_NORMAL);
-    if (tui.refunds_loading)
-        detail_field(w, &y, skip, "", "loading...", A_DIM);
-    else if (tui.refunds_err[0])
-        detail_field(w, &y, skip, "", tui.refunds_err, attr(CP_ERROR, 0, A_BOLD));
-    else if (tui.refunds_n == 0)
-        detail_field(w, &y, skip, "", "no refunds", A_DIM);
-    for (int i = 0; i < tui.refunds_n; i++)
-        detail_field(w, &y, skip, "", tui.refunds[i].text, A_NORMAL);
+    pane_list(w, &y, skip, "Refunds", &tui.refunds, "no refunds");
     y++;
-    detail_field(w, &y, skip, "Audit trail", "", A_NORMAL);
-    if (tui.audit_loading)
-        detail_field(w, &y, skip, "", "loading...", A_DIM);
-    else if (tui.audit_err[0])
-        detail_field(w, &y, skip, "", tui.audit_err, attr(CP_ERROR, 0, A_BOLD));
-    else if (tui.audit_n == 0)
-        detail_field(w, &y, skip, "", "no events", A_DIM);
-    for (int i = 0; i < tui.audit_n; i++)
-        detail_field(w, &y, skip, "", tui.audit[i].text,
-                     tui.audit[i].status >= 0 ? status_attr((pt_status) tui.audit[i].status)
-                                              : A_NORMAL);
+    pane_list(w, &y, skip, "Audit trail", &tui.audit, "no events");
     wattrset(w, A_DIM);
     mvwaddstr(w, getmaxy(w) - 1, 2,
               tui.read_only ? " j/k scroll  Esc closes "
@@ -1042,6 +1041,29 @@ static int dialog_line(WINDOW *w, int y, const char *label, const struct line *l
     return cur_x;
 }
 
+/* A dialog's last lines (its banner, or `busy` while waiting; the keys)
+ * and the cursor at (cur_y, cur_x) when cur_y >= 0; then shows and frees
+ * the window. */
+static void dialog_end(WINDOW *w, const char *banner, const char *busy, const char *keys, int cur_y,
+                       int cur_x)
+{
+    wmove(w, getmaxy(w) - 3, 2);
+    if (banner[0]) {
+        wattrset(w, attr(CP_ERROR, A_BOLD, A_BOLD));
+        put_text(w, banner, getmaxx(w) - 4, -1);
+    } else if (busy != NULL) {
+        wattrset(w, A_BOLD);
+        put_text(w, busy, getmaxx(w) - 4, -1);
+    }
+    wattrset(w, A_DIM);
+    mvwaddstr(w, getmaxy(w) - 2, 2, keys);
+    wattrset(w, A_NORMAL);
+    if (cur_y >= 0)
+        wmove(w, cur_y, cur_x);
+    wnoutrefresh(w);
+    delwin(w);
+}
+
 static void draw_form(void)
 {
     struct form *fm = &tui.form;
@@ -1063,21 +1085,8 @@ static void draw_form(void)
             cur_x = x;
         }
     }
-    wmove(w, getmaxy(w) - 3, 2);
-    if (fm->banner[0]) {
-        wattrset(w, attr(CP_ERROR, A_BOLD, A_BOLD));
-        put_text(w, fm->banner, getmaxx(w) - 4, -1);
-    } else if (fm->busy) {
-        wattrset(w, A_BOLD);
-        put_text(w, "saving...", getmaxx(w) - 4, -1);
-    }
-    wattrset(w, A_DIM);
-    mvwaddstr(w, getmaxy(w) - 2, 2, "Tab/Shift-Tab move   Enter saves   Esc cancels");
-    wattrset(w, A_NORMAL);
-    if (cur_y >= 0)
-        wmove(w, cur_y, cur_x);
-    wnoutrefresh(w);
-    delwin(w);
+    dialog_end(w, fm->banner, fm->busy ? "saving..." : NULL,
+               "Tab/Shift-Tab move   Enter saves   Esc cancels", cur_y, cur_x);
 }
 
 static void draw_refund(void)
@@ -1121,22 +1130,9 @@ static void draw_refund(void)
         cur_x = x;
         cur_y = 7;
     }
-    wmove(w, getmaxy(w) - 3, 2);
-    if (d->banner[0]) {
-        wattrset(w, attr(CP_ERROR, A_BOLD, A_BOLD));
-        put_text(w, d->banner, getmaxx(w) - 4, -1);
-    } else if (d->busy) {
-        wattrset(w, A_BOLD);
-        put_text(w, "refunding...", getmaxx(w) - 4, -1);
-    }
-    wattrset(w, A_DIM);
-    mvwaddstr(w, getmaxy(w) - 2, 2, "Tab moves   Enter refunds   Esc cancels");
-    wattrset(w, A_NORMAL);
     curs_set(cur_y >= 0 ? 1 : 0);
-    if (cur_y >= 0)
-        wmove(w, cur_y, cur_x);
-    wnoutrefresh(w);
-    delwin(w);
+    dialog_end(w, d->banner, d->busy ? "refunding..." : NULL,
+               "Tab moves   Enter refunds   Esc cancels", cur_y, cur_x);
 }
 
 static void draw_export(void)
@@ -1153,24 +1149,15 @@ static void draw_export(void)
         export_progress(buf, sizeof buf);
         wmove(w, 2, 2);
         put_text(w, buf + 1, getmaxx(w) - 4, -1);
-        wattrset(w, A_DIM);
-        mvwaddstr(w, getmaxy(w) - 2, 2, "x cancels the export   Esc closes this");
-        wattrset(w, A_NORMAL);
         curs_set(0);
-        wnoutrefresh(w);
-        delwin(w);
+        dialog_end(w, "", NULL, "x cancels the export   Esc closes this", -1, 0);
         return;
     }
     wmove(w, 1, 2);
     put_text(w, "Every payment matching the filter, in the table's order.", getmaxx(w) - 4, -1);
     cur_x = dialog_line(w, 3, "File", &x->path, true, x->err, "a path; ~/ is your home");
-    wattrset(w, A_DIM);
-    mvwaddstr(w, getmaxy(w) - 2, 2, "Enter exports   Esc cancels");
-    wattrset(w, A_NORMAL);
     curs_set(1);
-    wmove(w, 3, cur_x);
-    wnoutrefresh(w);
-    delwin(w);
+    dialog_end(w, "", NULL, "Enter exports   Esc cancels", 3, cur_x);
 }
 
 /* ---- the whole screen -------------------------------------------------- */

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from harness import create_payment, wait_until
-from test_tui_snapshot import LockHolder
+from test_tui_snapshot import LockHolder, install_gate
 from tui_helpers import tui_factory, ws_url  # noqa: F401
 
 HEADER = ["id", "created_at", "updated_at", "status", "method", "currency", "amount",
@@ -76,20 +76,6 @@ def test_export_writes_the_filtered_payments(server, api, tui_factory):
     assert [r[0] for r in _read_csv(out)[1:]] == [made[1]["id"]]
 
 
-def _install_gate(pg, db):
-    """Reading a payment whose payer starts with 'gate-' waits for the
-    shared side of the gate lock; every other row reads freely."""
-    pg.psql("""
-        CREATE FUNCTION tui_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
-        BEGIN PERFORM pg_advisory_xact_lock_shared(%d); RETURN true; END $$;
-        ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
-        ALTER TABLE payments FORCE ROW LEVEL SECURITY;
-        CREATE POLICY tui_all ON payments FOR ALL USING (true) WITH CHECK (true);
-        CREATE POLICY tui_gate ON payments AS RESTRICTIVE FOR SELECT
-            USING (payer NOT LIKE 'gate-%%' OR tui_gate());
-    """ % GATE_KEY, db=db)
-
-
 def test_tui_stays_responsive_while_an_export_runs(pg, own_db, start_server, tui_factory):
     """The export's rows wait at a gate in the database: meanwhile the
     progress line shows, and keys still work."""
@@ -97,7 +83,7 @@ def test_tui_stays_responsive_while_an_export_runs(pg, own_db, start_server, tui
     gated = create_payment(srv.api, payer="gate-oldest")
     for i in range(5):
         create_payment(srv.api, payer="free-%02d" % i)
-    _install_gate(pg, own_db["db"])
+    install_gate(pg, own_db["db"], "gate-", GATE_KEY)
     out = Path(tempfile.mkdtemp(prefix="pt-export-")) / "gated.csv"
     t = tui_factory(ws_url(srv))
     t.wait_for(lambda s: "LIVE" in s and "free-04" in s, message="the first rows")
