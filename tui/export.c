@@ -149,6 +149,7 @@ int export_start(struct export_job *x, const char *query, int64_t expected)
         return -1;
     }
     x->running = true;
+    tui.message[0] = '\0'; /* the progress line takes the message line */
     return 0;
 }
 
@@ -197,6 +198,9 @@ void export_on_result(struct export_job *x, uint64_t tag, int status, const cJSO
         snprintf(text, sizeof text, "cannot finish %.120s: %s", x->final, strerror(errno));
     else if (status == 0 && x->cancelled)
         snprintf(text, sizeof text, "cancelled");
+    else if (status == 0 && x->bytes > 0)
+        snprintf(text, sizeof text, "the answer broke off after %lld rows",
+                 (long long) export_rows(x));
     else
         app_error_text(body, status, text, sizeof text);
     x->cancelled = false;

@@ -78,7 +78,8 @@ def test_export_writes_the_filtered_payments(server, api, tui_factory):
 
 def test_tui_stays_responsive_while_an_export_runs(pg, own_db, start_server, tui_factory):
     """The export's rows wait at a gate in the database: meanwhile the
-    progress line shows, and keys still work."""
+    progress line shows, keys still work, and one can be cancelled. (The
+    server gives up a lock wait after 5 s: each gated stretch is shorter.)"""
     srv = start_server(PAYTRACKR_DATABASE_URL=own_db["url"])
     gated = create_payment(srv.api, payer="gate-oldest")
     for i in range(5):
@@ -87,13 +88,17 @@ def test_tui_stays_responsive_while_an_export_runs(pg, own_db, start_server, tui
     out = Path(tempfile.mkdtemp(prefix="pt-export-")) / "gated.csv"
     t = tui_factory(ws_url(srv))
     t.wait_for(lambda s: "LIVE" in s and "free-04" in s, message="the first rows")
-    gate = LockHolder(pg, own_db["db"], GATE_KEY)
-    try:
-        _export(t, out)
-        t.wait_for(lambda s: "exporting to %s" % out in s, message="the progress line")
+
+    def start_at_gate(path):
+        _export(t, path)
+        t.wait_for(lambda s: "exporting to %s" % path in s, message="the progress line")
         assert wait_until(lambda: pg.count(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND objid = %d" % GATE_KEY) >= 1, 10, message="the export at the gate")
+            "AND objid = %d" % GATE_KEY) >= 1, 5, message="the export at the gate")
+
+    gate = LockHolder(pg, own_db["db"], GATE_KEY)
+    try:
+        start_at_gate(out)
         # the loop still serves keys: help opens and closes, the cursor moves
         t.keys("?")
         t.wait_for("Help: keys")
@@ -107,3 +112,16 @@ def test_tui_stays_responsive_while_an_export_runs(pg, own_db, start_server, tui
     t.wait_for("exported 6 payments to %s" % out, timeout=20)
     ids = [r[0] for r in _read_csv(out)[1:]]
     assert len(ids) == 6 and ids[-1] == gated["id"], ids
+
+    # one cancelled while it waits: no file, no part left behind
+    dropped = out.with_name("dropped.csv")
+    gate = LockHolder(pg, own_db["db"], GATE_KEY)
+    try:
+        start_at_gate(dropped)
+        t.keys("e")
+        t.wait_for("x cancels the export")
+        t.keys("x")
+        t.wait_for("export not written: cancelled")
+    finally:
+        gate.release()
+    assert not dropped.exists() and not dropped.with_name("dropped.csv.part").exists()
