@@ -222,6 +222,14 @@ int64_t app_resume_after(void)
     return tui.model.last_seq;
 }
 
+static void become_read_only(void)
+{
+    if (!tui.read_only_seen) {
+        tui.read_only = true;
+        tui.read_only_seen = true;
+    }
+}
+
 /* Sends the harmless probe that tells a viewer's token from an
  * operator's: an update of a payment that cannot exist. A viewer gets 403
  * forbidden, an operator 404 (or 412); nothing changes either way. */
@@ -242,6 +250,35 @@ static void probe_role(void)
         probed = true;
 }
 
+/* Asks the server who the token acts as (GET /v1/me, v1.1), once; a v1
+ * server does not know, and then the probe tells. */
+static void ask_me(void)
+{
+    static bool asked;
+
+    if (asked)
+        return;
+    asked = http_request("GET", "/v1/me", REQ_ME, 0) == 0;
+    if (!asked)
+        probe_role();
+}
+
+static void on_me_result(int status, const cJSON *body)
+{
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+    const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "role"));
+
+    if (status != 200 || name == NULL || role == NULL) {
+        probe_role();
+        return;
+    }
+    snprintf(tui.me, sizeof tui.me, "%.64s (%.10s)", name, role);
+    if (strcmp(role, "operator") != 0 && !tui.read_only) {
+        become_read_only();
+        app_message(false, "read-only: this token is a viewer's; n, s, R and d are disabled");
+    }
+}
+
 void app_on_subscribed(int64_t head)
 {
     struct model *m = &tui.model;
@@ -254,7 +291,7 @@ void app_on_subscribed(int64_t head)
         model_maybe_fetch(m);
     model_meter_start(m);
     totals_refresh(false);
-    probe_role();
+    ask_me();
     app_dirty();
 }
 
@@ -421,14 +458,6 @@ void app_on_server_error(const char *code, const char *message)
     app_message(true, "server: %s%s%s", code, message[0] ? ": " : "", message);
 }
 
-static void become_read_only(void)
-{
-    if (!tui.read_only_seen) {
-        tui.read_only = true;
-        tui.read_only_seen = true;
-    }
-}
-
 static void on_create_result(uint64_t tag, int status, const cJSON *body)
 {
     struct form *fm = &tui.form;
@@ -586,10 +615,13 @@ void app_on_result(enum req_kind kind, uint64_t tag, int status, const cJSON *bo
     case REQ_UPDATE:
         on_update_result(status, body);
         break;
+    case REQ_ME:
+        on_me_result(status, body);
+        break;
     case REQ_PROBE:
         if (status == 403) {
             become_read_only();
-            app_message(false, "read-only: this token is a viewer's; n, s and d are disabled");
+            app_message(false, "read-only: this token is a viewer's; n, s, R and d are disabled");
         }
         break;
     case REQ_DELETE:

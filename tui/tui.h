@@ -96,6 +96,7 @@ enum req_kind {
     REQ_REFUNDS, /* HTTP: the detail pane's refunds */
     REQ_STATS,   /* HTTP: totals for the filter */
     REQ_EXPORT,  /* HTTP, streamed to a file */
+    REQ_ME,      /* HTTP: who the token acts as (v1.1) */
 };
 /* The list kinds are the first three. */
 #define REQ_LIST_KINDS (REQ_LIST_UP + 1)
@@ -477,6 +478,7 @@ struct tui {
     char last_error[TUI_ERROR_MAX];
     bool read_only;      /* --read-only or a 403 from the server */
     bool read_only_seen; /* the server said so */
+    char me[80];         /* "alice (operator)" from GET /v1/me, or "" */
     char last_currency[4];
     bool dirty;
     bool quit;

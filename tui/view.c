@@ -385,7 +385,9 @@ static void draw_title(int cols)
         off += (size_t) snprintf(buf + off, sizeof buf - off, "  PAUSED (%zu waiting)",
                                  m->pause_count);
     if (off < sizeof buf && tui.read_only)
-        snprintf(buf + off, sizeof buf - off, "  read-only");
+        off += (size_t) snprintf(buf + off, sizeof buf - off, "  read-only");
+    if (off < sizeof buf && tui.me[0])
+        snprintf(buf + off, sizeof buf - off, "  as %s", tui.me);
     util_display_time(now, false, clock, sizeof clock);
     put_text(stdscr, buf, cols - 10, -1);
     put_text(stdscr, clock + 6, 10, 1);

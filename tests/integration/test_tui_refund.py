@@ -130,9 +130,24 @@ def test_detail_pane_shows_refunds_and_actors(server, api, tui_factory):
         refund_line
     created = [l for l in screen.split("\n") if "payment.created" in l][0]
     assert by in created, created
+    # the title says who the TUI acts as (GET /v1/me)
+    assert "as %s (operator)" % OPERATOR_NAME in screen.split("\n")[0], screen
     # a refund made elsewhere shows at once, with its event and actor
     r = api.post("/v1/payments/%s/refunds" % p["id"], {"amount": 250, "reason": "fraudulent"})
     assert r.status == 201, r
     screen = t.wait_for(lambda s: "fraudulent" in s and "12.50 EUR (87.50 left)" in s,
                         message="the second refund, live")
     assert "refund 2.50" in screen, screen
+
+
+def test_viewer_cannot_open_the_refund_dialog(server, api, pg, tui_factory):
+    payer = tag("rfv")
+    p = create_payment(api, payer=payer, amount=800, currency="EUR", status="settled")
+    t = tui_factory(ws_url(server), token="view-token")
+    t.wait_for(lambda s: "read-only" in s and "(viewer)" in s.split("\n")[0],
+               message="read-only, as the viewer")
+    open_filtered(t, payer)
+    t.keys("R")
+    t.wait_for("refunding is not allowed")
+    assert "Enter refunds" not in t.screen()
+    assert _refunds(pg, p["id"]) == []
