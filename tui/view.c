@@ -345,8 +345,10 @@ static void draw_row(int y, int cols, const struct layout *l, const struct row *
     } else {
         char ref[400];
 
-        snprintf(ref, sizeof ref, "%s%s%s%.300s", refunded[0] ? "refunded " : "", refunded,
-                 refunded[0] ? "; " : "", r->p.reference ? r->p.reference : "");
+        /* "<-10.00 INV-1": what went back, before the reference */
+        snprintf(ref, sizeof ref, "%s%s%s%.300s",
+                 refunded[0] ? (unicode ? "\xe2\x86\xa9" : "-") : "", refunded,
+                 refunded[0] ? " " : "", r->p.reference ? r->p.reference : "");
         put_text(stdscr, ref, cols - getcurx(stdscr), -1);
     }
     attrset(A_NORMAL);
