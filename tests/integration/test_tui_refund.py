@@ -151,3 +151,20 @@ def test_viewer_cannot_open_the_refund_dialog(server, api, pg, tui_factory):
     t.wait_for("refunding is not allowed")
     assert "Enter refunds" not in t.screen()
     assert _refunds(pg, p["id"]) == []
+
+
+def test_refund_dialog_shows_the_servers_refusal(server, api, pg, tui_factory):
+    """The payment changes after the dialog opened: the refund goes with
+    if_version, the server refuses it (412), and the dialog says so."""
+    payer = tag("rfs")
+    p = create_payment(api, payer=payer, amount=5000, currency="EUR", status="settled")
+    t = _tui_on(server, tui_factory, payer, "R")
+    t.wait_for("50.00 EUR left")
+    r = api.post("/v1/payments/%s/refunds" % p["id"], {"amount": 100})
+    assert r.status == 201, r
+    t.keys("C-u")
+    t.type("10")
+    t.keys("Enter")
+    t.wait_for("someone changed the payment first")
+    assert "Enter refunds" in t.screen()
+    assert _refunds(pg, p["id"]) == [["100", "other", ""]]
