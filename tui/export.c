@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "money.h"
 #include "tui.h"
 
 #define EXPORT_DRAW_MS 100 /* progress redraws at most this often */
@@ -187,8 +188,12 @@ void export_on_result(struct export_job *x, uint64_t tag, int status, const cJSO
     rc = close(x->fd);
     x->fd = -1;
     if (status == 200 && x->write_errno == 0 && rc == 0 && rename(x->part, x->final) == 0) {
-        app_message(false, "exported %lld payment%s to %s", (long long) export_rows(x),
-                    export_rows(x) == 1 ? "" : "s", x->final);
+        char rows[32];
+
+        if (pt_money_format(export_rows(x), 0, 1, rows, sizeof rows) < 0)
+            snprintf(rows, sizeof rows, "?");
+        app_message(false, "exported %s payment%s to %s", rows, export_rows(x) == 1 ? "" : "s",
+                    x->final);
         return;
     }
     unlink(x->part);

@@ -592,6 +592,7 @@ static void keys_table(int is_key, unsigned ch)
         break;
     case 'r':
         model_reload(m, false);
+        totals_refresh(false);
         break;
     case '?':
         tui.mode = MODE_HELP;

@@ -602,23 +602,19 @@ static void draw_meter(int y, int cols)
 static void export_progress(char *buf, size_t cap)
 {
     const struct export_job *x = &tui.export;
-    char rows[32], of[48] = "", mb[32];
+    char rows[32], total[32] = "", pct[16] = "";
     int64_t done = export_rows(x);
 
     format_count((size_t) done, rows, sizeof rows);
     if (x->expected > 0) {
-        char total[32];
-
-        format_count((size_t) x->expected, total, sizeof total);
-        snprintf(of, sizeof of, " of %s", total);
+        format_count((size_t) x->expected, total + 4, sizeof total - 4);
+        memcpy(total, " of ", 4);
         if (done <= x->expected)
-            snprintf(of + strlen(of), sizeof of - strlen(of), " (%lld%%)",
-                     (long long) (done * 100 / x->expected));
+            snprintf(pct, sizeof pct, " (%lld%%)", (long long) (done * 100 / x->expected));
     }
-    snprintf(mb, sizeof mb, "%lld.%lld MB", (long long) (x->bytes / 1000000),
+    snprintf(buf, cap, " exporting to %s: %s%s rows%s, %lld.%lld MB  (e then x cancels)", x->final,
+             rows, total, pct, (long long) (x->bytes / 1000000),
              (long long) (x->bytes / 100000 % 10));
-    snprintf(buf, cap, " exporting to %s: %s%s rows, %s  (e then x cancels)", x->final, rows, of,
-             mb);
 }
 
 static void draw_status_bar(int y, int cols)

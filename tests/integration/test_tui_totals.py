@@ -32,7 +32,7 @@ def _totals_line(screen):
     return screen.split("\n")[1]
 
 
-def test_header_totals_and_count_are_for_the_whole_filter(server, api, tagged_rows,
+def test_header_totals_and_count_are_for_the_whole_filter(server, api, pg, tagged_rows,
                                                            tui_factory):
     tag = tagged_rows
     t = tui_factory(ws_url(server))
@@ -69,3 +69,11 @@ def test_header_totals_and_count_are_for_the_whole_filter(server, api, tagged_ro
     screen = t.wait_for(lambda s: "refunded 2.34" in _totals_line(s), timeout=5,
                         message="the refunded sum")
     assert "251 payments" in t.status_bar() and "USD" not in _totals_line(screen), screen
+
+    # rows written behind the server's back (no event): r reloads the totals too
+    pg.psql("INSERT INTO payments (amount, currency, payer, payee, method, status, "
+            "created_at, updated_at) SELECT 100, 'EUR', '%s-' || g, 'payee', 'other', "
+            "'settled', now(), now() FROM generate_series(1001, 1010) g" % tag)
+    t.keys("r")
+    t.wait_for(lambda s: "261 payments" in t.status_bar() and "(261)" in _totals_line(s),
+               message="the totals after r")
