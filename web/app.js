@@ -902,23 +902,14 @@ async function init() {
     reload({ push: true });
   });
   $('export').addEventListener('click', exportCsv);
-  $('next').addEventListener('click', () => {
-    if (!state.hasMore) return;
-    state.cursors.push(state.nextCursor);
+  const turn = (change) => () => {
+    if (!change()) return;
     state.sel = -1;
-    loadPage();
-  });
-  $('prev').addEventListener('click', () => {
-    if (state.cursors.length < 2) return;
-    state.cursors.pop();
-    state.sel = -1;
-    loadPage();
-  });
-  $('first').addEventListener('click', () => {
-    state.cursors = [null];
-    state.sel = -1;
-    loadPage();
-  });
+    loadPage().then(() => $('table').scrollIntoView({ block: 'nearest' }));
+  };
+  $('next').addEventListener('click', turn(() => state.hasMore && state.cursors.push(state.nextCursor)));
+  $('prev').addEventListener('click', turn(() => state.cursors.length > 1 && state.cursors.pop() !== undefined));
+  $('first').addEventListener('click', turn(() => (state.cursors = [null])));
   $('fresh-button').addEventListener('click', () => reload());
   $('rows').addEventListener('click', (e) => {
     const row = e.target.closest('tr[data-id]');

@@ -415,3 +415,30 @@ def test_screenshots_at_both_sizes(web, page):
     page.screenshot("new-payment-390x844.png")
     page.type_keys(KEYS.ESCAPE)
     page.size(1280, 800)
+
+
+def test_pages_through_100000_payments_by_cursor(start_server, own_db, pg, page):
+    srv = start_server(PAYTRACKR_DATABASE_URL=own_db["url"])
+    pg.psql("INSERT INTO payments (amount, currency, payer, payee, method, status, created_at, "
+            "updated_at) SELECT g, 'EUR', 'bulk-' || lpad(g::text, 6, '0'), 'payee', 'other', "
+            "'pending', now() - g * interval '1 second', now() FROM generate_series(1, 100000) g",
+            db=own_db["db"])
+    sign_in(page, srv)
+    page.wait_text("of 100,000", "#page-info", timeout=10)
+    assert page.row_payers()[:2] == ["bulk-000001", "bulk-000002"]
+    for n in range(2, 5):
+        page.button("Next").click()
+        page.wait(lambda: page.text("#page-info").startswith("Page %d " % n), message="page %d" % n)
+    payers = page.row_payers()
+    assert payers == ["bulk-%06d" % g for g in range(151, 201)], payers[:3]
+    assert page.text("#page-info") == "Page 4 · 151–200 of 100,000"
+    page.button("Previous").click()
+    page.wait(lambda: page.row_payers()[0] == "bulk-000101", message="back to page 3")
+    # every list request asked for one page, never for everything
+    urls = page.js("return performance.getEntriesByType('resource').map(e => e.name)"
+                   ".filter(n => n.includes('/v1/payments?'))")
+    pages = [u for u in urls if "limit=50" in u]
+    assert len(pages) == 5 and all(re.search(r"limit=(50|1)(&|$)", u) for u in urls), urls
+    page.button("Newest first").click()
+    page.wait(lambda: page.row_payers()[:1] == ["bulk-100000"], message="the oldest first")
+    assert "order=created_at.asc" in page.url() and page.find_button("Oldest first")

@@ -131,6 +131,8 @@ class Browser:
         """The visible button whose accessible name (aria-label or text) is `name`."""
         el = self.find_button(name)
         assert el is not None, "no visible button named %r" % name
+        # clear of the sticky top bar, as a person would scroll to it
+        self.js("arguments[0].scrollIntoView({block: 'center'})", el)
         return el
 
     def find_button(self, name):
