@@ -3,7 +3,7 @@
 import { ApiError, clearToken, download, getToken, queryString, request, setToken } from './api.js';
 import { currencyCodes, currencyName, exponentOf, formatMinor, parseMajor, plainMinor } from './money.js';
 import { Stream } from './stream.js';
-import { TRANSITIONS, actorText, el, longTime, methodLabel, paymentRow, statusBadge } from './view.js';
+import { TRANSITIONS, actorText, el, longTime, methodLabel, paymentRow, secondsTime, statusBadge } from './view.js';
 
 const PAGE_SIZE = 50;
 // Filters kept in the page URL, under the names GET /v1/payments takes.
@@ -503,13 +503,13 @@ function renderDetail(p, events, refunds) {
       el('span', { class: 'amount' }, `${formatMinor(r.amount, r.currency)} ${r.currency}`),
       el('span', {}, r.reason.replaceAll('_', ' ')),
       r.note ? el('span', { class: 'muted' }, r.note) : null,
-      el('span', { class: 'muted' }, `${actorText(r.actor)} · ${longTime(r.created_at)}`),
+      el('span', { class: 'muted' }, `${actorText(r.actor)} · ${secondsTime(r.created_at)}`),
     ]),
     ...listSection('Audit trail', events, 'ol', 'trail', (e) => [
       el('span', { class: 'ev' }, e.type.replace('payment.', '')),
       el('span', {}, statusBadge(e.payment?.status), ' ', e.payment ? `${formatMinor(e.payment.amount, e.payment.currency)} ${e.payment.currency}` : ''),
       e.refund ? el('span', {}, `refund ${formatMinor(e.refund.amount, e.refund.currency)}`) : null,
-      el('span', { class: 'muted' }, `#${e.seq} · by ${actorText(e.actor)} · ${longTime(e.at)}`),
+      el('span', { class: 'muted' }, `#${e.seq} · by ${actorText(e.actor)} · ${secondsTime(e.at)}`),
     ]),
   );
   const focusedId = document.activeElement?.id;
@@ -807,15 +807,6 @@ function signOut(message) {
 async function whoAmI() {
   try {
     return await request('GET', '/v1/me');
-  } catch (err) {
-    if (err.status === 401) return null;
-    if (err.status !== 404) throw err;
-  }
-  // A v1.0 server has no /v1/me: a token that may read is taken to be an
-  // operator's, and the server refuses what it may not do.
-  try {
-    await request('GET', '/v1/payments?limit=1');
-    return { name: getToken() ? 'token' : 'local', role: 'operator' };
   } catch (err) {
     if (err.status === 401) return null;
     throw err;

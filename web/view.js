@@ -45,10 +45,15 @@ export function shortTime(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-export function longTime(iso) {
+export function secondsTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso || '';
-  return `${shortTime(iso)}:${pad(d.getSeconds())} (${iso})`;
+  return `${shortTime(iso)}:${pad(d.getSeconds())}`;
+}
+
+// Local time to the second, with the exact UTC timestamp beneath.
+export function longTime(iso) {
+  return [secondsTime(iso), el('span', { class: 'iso muted' }, iso)];
 }
 
 export function methodLabel(m) {

@@ -68,6 +68,7 @@ class Browser:
 
     # -- viewport and pages
     def size(self, width, height, mobile=False):
+        self.viewport = (width, height, mobile)
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
 
@@ -81,6 +82,7 @@ class Browser:
             self.driver.switch_to.window(h)
             self.driver.close()
         self.driver.switch_to.window(fresh)
+        self.size(*self.viewport)  # emulation belongs to a tab too
 
     def open(self, url):
         self.driver.get(url)
@@ -115,8 +117,13 @@ class Browser:
 
     # -- finding things the way a person (or a screen reader) does
     def by_label(self, label):
-        """The form control whose <label> text is exactly `label`."""
-        el = self.js("""
+        """The visible form control whose <label> text is exactly `label`."""
+        el = self.find_by_label(label)
+        assert el is not None, "no visible field labelled %r" % label
+        return el
+
+    def find_by_label(self, label):
+        return self.js("""
             const want = arguments[0];
             for (const l of document.querySelectorAll('label')) {
               const own = [...l.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
@@ -124,8 +131,6 @@ class Browser:
                 return l.control;
             }
             return null;""", label)
-        assert el is not None, "no visible field labelled %r" % label
-        return el
 
     def button(self, name):
         """The visible button whose accessible name (aria-label or text) is `name`."""
