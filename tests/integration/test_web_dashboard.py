@@ -370,15 +370,25 @@ def test_offline_then_live_and_nothing_missed(start_server, page):
                 and "WebSocket connection to" not in e["message"]]
 
 
-def test_screenshots_at_both_sizes(web, page):
-    for i, (payer, payee, amount, ccy, status, method) in enumerate((
-            ("ACME GmbH", "Globex Ltd", 125000, "EUR", "pending", "bank_transfer"),
-            ("Jane Doe", "Corner Café", 4999, "USD", "settled", "card"),
-            ("Yamada Shoji", "Tokyo Supplies", 150000, "JPY", "pending", "bank_transfer"),
-            ("Gulf Trading", "Desert Logistics", 12345, "KWD", "failed", "wallet"),
-            ("Initech", "Chotchkie's", 2500, "GBP", "cancelled", "cash"))):
+SAMPLES = (
+    ("Northwind Traders", "Contoso Ltd", 89000, "EUR", "settled", "bank_transfer", "INV-2026-0031"),
+    ("Fabrikam Inc", "Adventure Works", 1250000, "USD", "pending", "bank_transfer", "PO-55120"),
+    ("Hanna Berg", "Café Lindqvist", 1845, "SEK", "settled", "card", None),
+    ("Tailspin Toys", "Wide World Importers", 730000, "JPY", "pending", "wallet", "ORD-9912"),
+    ("Gulf Trading", "Desert Logistics", 12345, "KWD", "failed", "wallet", "GT-0042"),
+    ("Initech", "Chotchkie's", 2500, "GBP", "cancelled", "cash", None),
+    ("ACME GmbH", "Globex Ltd", 125000, "EUR", "pending", "bank_transfer", "INV-2026-0042"),
+    ("Jane Doe", "Corner Café", 4999, "USD", "settled", "card", "R-1187"),
+)
+
+
+def test_screenshots_at_both_sizes(start_server, own_db, page):
+    # a database of its own, so that the pictures show these payments only
+    web = start_server(PAYTRACKR_DATABASE_URL=own_db["url"])
+    jane = None
+    for i, (payer, payee, amount, ccy, status, method, ref) in enumerate(SAMPLES):
         body = dict(payer=payer, payee=payee, amount=amount, currency=ccy, method=method,
-                    reference="INV-2026-%04d" % (40 + i), metadata={"cost_center": str(40 + i)})
+                    reference=ref, metadata={"cost_center": str(40 + i)})
         p = create_payment(web.api, **body)
         if status != "pending":
             r = web.api.patch("/v1/payments/" + p["id"], {"status": status},
@@ -390,7 +400,7 @@ def test_screenshots_at_both_sizes(web, page):
                                                              "note": "damaged item"})
     assert r.status == 201, r
     sign_in(page, web)
-    page.wait_text("Initech", "#rows")
+    page.wait_text("Jane Doe", "#rows")
     shot = page.screenshot("dashboard-1280x800.png")
     assert shot.stat().st_size > 10000
     open_row(page, "Jane Doe")
