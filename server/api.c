@@ -146,15 +146,18 @@ static struct db_job *new_job(db_run_fn run, void *arg, void (*free_arg)(void *)
     return job;
 }
 
-static bool idempotency_key_ok(const char *key)
+/* True for no key or a well-formed one; else answers 400 in `now`. */
+static bool idempotency_key_ok(const char *key, struct db_result *now)
 {
-    size_t n = strlen(key);
-    if (n < 1 || n > 255)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char) key[i] < 0x21 || (unsigned char) key[i] > 0x7e)
-            return false;
-    return true;
+    size_t n = key ? strlen(key) : 1;
+    bool ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && key && i < n; i++)
+        ok = (unsigned char) key[i] >= 0x21 && (unsigned char) key[i] <= 0x7e;
+    if (!ok)
+        db_result_error(now, 400, "bad_request",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                        "Idempotency-Key");
+    return ok;
 }
 
 void api_actor_json(const struct auth_identity *who, char *out, size_t cap)
@@ -203,12 +206,8 @@ struct db_job *api_prepare_create(const struct auth_identity *who, const char *b
                                   const char *idempotency_key, struct db_result *now)
 {
     pt_problem problem;
-    if (idempotency_key && !idempotency_key_ok(idempotency_key)) {
-        db_result_error(now, 400, "bad_request",
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                        "Idempotency-Key");
+    if (!idempotency_key_ok(idempotency_key, now))
         return NULL;
-    }
     cJSON *json = pt_json_parse_object(body, len, &problem);
     if (!json) {
         result_problem(now, &problem);
@@ -294,12 +293,8 @@ struct db_job *api_prepare_refund(const struct auth_identity *who, const char *i
         db_result_error(now, 404, "not_found", "no payment with this id", NULL);
         return NULL;
     }
-    if (idempotency_key && !idempotency_key_ok(idempotency_key)) {
-        db_result_error(now, 400, "bad_request",
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                        "Idempotency-Key");
+    if (!idempotency_key_ok(idempotency_key, now))
         return NULL;
-    }
     /* An empty body is an empty object: refund what is left. */
     cJSON *json = len ? pt_json_parse_object(body, len, &problem) : cJSON_CreateObject();
     if (!json) {
