@@ -251,8 +251,10 @@ async function loadPage() {
     state.hasMore = page.has_more;
     state.nextCursor = page.next_cursor;
     state.fresh = 0;
+    state.stale = false;
     $('filter-error').textContent = '';
   } catch (err) {
+    state.stale = true;
     if (err.status === 401) return signOut('Your token is no longer accepted.');
     state.rows = [];
     state.hasMore = false;
@@ -341,35 +343,43 @@ function applyEvent(msg) {
     if (p.version <= state.rows[i].version) return; // applied already
     if (matches(p)) replaceRow(i, p);
     else removeRow(i);
-  } else if (msg.event === 'payment.created' && matches(p)) {
-    addRow(p);
+  } else if (matches(p)) {
+    addRow(p, msg.event === 'payment.created');
   }
   if (state.detail?.id === p.id) refreshDetail(msg.event === 'payment.deleted' ? null : p);
 }
 
-function addRow(p) {
+// True when `a` is listed before `b` in the current order: by created_at,
+// then id, as the server pages (ISO timestamps compare as strings).
+function listedBefore(a, b) {
+  let c = a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0;
+  if (c === 0) c = a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return state.order === 'created_at.asc' ? c < 0 : c > 0;
+}
+
+// A payment that now matches the filter goes where the server would list
+// it, when that place is on this page; one created after the first page
+// is counted in the "new payments" notice instead.
+function addRow(p, created) {
+  const rows = state.rows;
+  let at = rows.findIndex((r) => listedBefore(p, r));
+  if (at < 0) at = rows.length;
   const firstPage = state.cursors.length === 1;
-  if (state.order === 'created_at.desc') {
-    if (!firstPage || state.rows.length >= PAGE_SIZE + MAX_LIVE_ROWS) {
+  const fits = (at > 0 || firstPage) && (at < rows.length || !state.hasMore);
+  if (!fits || rows.length >= PAGE_SIZE + MAX_LIVE_ROWS) {
+    if (created && state.order === 'created_at.desc' && at === 0) {
       state.fresh++;
       renderFresh();
-      return;
     }
-    state.rows.unshift(p);
-    if (state.sel >= 0) state.sel++;
-    const tr = paymentRow(p);
-    $('rows').prepend(tr);
-    $('empty').hidden = true;
-    markSelected(false);
-    flash(tr);
-  } else if (!state.hasMore && state.rows.length < PAGE_SIZE + MAX_LIVE_ROWS) {
-    state.rows.push(p);
-    const tr = paymentRow(p);
-    $('rows').append(tr);
-    $('empty').hidden = true;
-    markSelected(false);
-    flash(tr);
+    return;
   }
+  rows.splice(at, 0, p);
+  if (state.sel >= at) state.sel++;
+  const tr = paymentRow(p);
+  $('rows').insertBefore(tr, $('rows').children[at] || null);
+  $('empty').hidden = true;
+  markSelected(false);
+  flash(tr);
 }
 
 function replaceRow(i, p) {
@@ -856,7 +866,7 @@ function start(me) {
     onLive: (resumed) => {
       // First subscribe: the page loads after it, so nothing falls between
       // the page and the stream. A resume brings the backlog itself.
-      if (!resumed) reload();
+      if (!resumed || state.stale) reload();
       else scheduleStats();
     },
   });
@@ -878,6 +888,9 @@ async function init() {
     reload({ push: true });
   });
   $('f-currency').addEventListener('change', updateUnits);
+  // choices apply at once; typed fields apply on Enter (or Apply)
+  for (const id of ['f-status', 'f-currency', 'f-method', 'f-from', 'f-to'])
+    $(id).addEventListener('change', () => $('filters').requestSubmit());
   $('f-more').addEventListener('click', () => {
     const open = $('filters').classList.toggle('open');
     $('f-more').setAttribute('aria-expanded', String(open));

@@ -204,10 +204,18 @@ def test_filters_land_in_the_url_and_survive_a_reload(web, page):
     assert page.by_label("Max amount (USD)").get_attribute("value") == "500.00"
     # a payment made elsewhere that matches appears; one that does not, does not
     create_payment(web.api, payer=tag + "-d", currency="USD", amount=200, status="settled")
-    create_payment(web.api, payer=tag + "-e", currency="USD", amount=200)
+    e = create_payment(web.api, payer=tag + "-e", currency="USD", amount=200)
     page.wait(lambda: page.row_payers() == [tag + "-d", tag + "-a"], message="the live match")
     page.wait_text("2 payments", "#totals")
     assert tag + "-e" not in page.text("#rows")
+    # a change can make a payment match (or stop matching): it moves in or out, in order
+    r = web.api.patch("/v1/payments/" + e["id"], {"status": "settled"}, headers={"If-Match": etag_of(1)})
+    assert r.status == 200, r
+    page.wait(lambda: page.row_payers() == [tag + "-e", tag + "-d", tag + "-a"], message="e settled")
+    r = web.api.patch("/v1/payments/" + e["id"], {"status": "refunded"}, headers={"If-Match": etag_of(2)})
+    assert r.status == 200, r
+    page.wait(lambda: page.row_payers() == [tag + "-d", tag + "-a"], message="e refunded: out")
+    page.wait_text("2 payments", "#totals")
     page.button("Clear").click()
     page.wait(lambda: urlparse(page.url()).query == "", message="a clean URL")
 
