@@ -206,8 +206,8 @@ function markSelected(focus) {
     const on = i === state.sel;
     rows[i].classList.toggle('selected', on);
     rows[i].tabIndex = on || (state.sel < 0 && i === 0) ? 0 : -1;
-    if (on) rows[i].setAttribute('aria-selected', 'true');
-    else rows[i].removeAttribute('aria-selected');
+    if (on) rows[i].setAttribute('aria-current', 'true');
+    else rows[i].removeAttribute('aria-current');
   }
   if (focus && rows[state.sel]) {
     rows[state.sel].focus();

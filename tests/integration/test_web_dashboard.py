@@ -299,6 +299,19 @@ def test_viewer_sees_no_write_controls(web, page):
     page.button("Export CSV")  # viewers may export
 
 
+def test_auth_off_needs_no_sign_in(start_server, page):
+    srv = start_server(PAYTRACKR_AUTH="off")
+    payer = unique("open")
+    create_payment(srv.api, payer=payer)
+    page.new_tab()
+    page.open(app_url(srv))
+    page.wait(lambda: page.conn_state() == "LIVE", 10, "LIVE")
+    page.wait_text(payer, "#rows")
+    assert page.find_by_label("Token") is None
+    assert page.text("#who") == "local · operator"
+    assert page.find_button("Sign out") is None and page.find_button("New payment") is not None
+
+
 def test_keyboard_alone(web, page):
     first, second = unique("key1"), unique("key2")
     create_payment(web.api, payer=first)
