@@ -352,7 +352,7 @@ def test_export_downloads_the_current_filter(web, page):
         const orig = URL.createObjectURL;
         URL.createObjectURL = (b) => { window.__blobs.push(b); return orig(b); };""")
     page.button("Export CSV").click()
-    page.wait(lambda: page.js("return window.__blobs.length"), message="the CSV blob")
+    page.wait(lambda: page.js("return window.__blobs.length"), 15, "the CSV blob")
     text = page.js("return await window.__blobs[0].text()") if False else page.driver.execute_async_script(
         "const done = arguments[0]; window.__blobs[0].text().then(done);")
     lines = text.strip().split("\r\n")
