@@ -21,6 +21,7 @@
 #include "server.h"
 #include "store.h"
 #include "validate.h"
+#include "webapp.h"
 
 #define API_MAX_ARGS 32
 
@@ -739,6 +740,8 @@ static int authenticate(struct http_req *rq)
 
 void api_handle(struct http_req *rq)
 {
+    if (webapp_handle(rq))
+        return; /* the web page's files: no token needed */
     char id[37] = "", sub[37] = "";
     enum api_route route = match_route(rq->path, id, sub);
     rq->route = routes[route].template;
