@@ -33,6 +33,7 @@
 #include "store.h"
 #include "stream.h"
 #include "tls.h"
+#include "webhook.h"
 
 #define EXIT_CONFIG        2
 #define HEALTH_INTERVAL_US (2 * LWS_US_PER_SEC)
@@ -308,6 +309,11 @@ static int serve(void)
         config_free(&srv.cfg);
         return EXIT_CONFIG;
     }
+    if (webhook_config_load(&srv.whcfg, cause, sizeof cause) < 0) {
+        fprintf(stderr, "paytrackr-server: %s\n", cause);
+        config_free(&srv.cfg);
+        return EXIT_CONFIG;
+    }
     srv.log.json = srv.cfg.log_format == CONFIG_LOG_JSON;
     srv.log.fd = 2;
     make_boot_id(&srv);
@@ -365,6 +371,15 @@ static int serve(void)
         config_free(&srv.cfg);
         return 1;
     }
+    srv.webhooks = webhook_start(&srv);
+    if (!srv.webhooks) {
+        fprintf(stderr, "paytrackr-server: cannot start the webhook delivery thread\n");
+        listener_stop(&srv);
+        db_pool_stop(srv.pool);
+        lws_context_destroy(srv.context);
+        config_free(&srv.cfg);
+        return 1;
+    }
     install_signals(srv.context);
     char port[16], admin[16];
     snprintf(port, sizeof port, "%d", srv.cfg.listen_port);
@@ -393,6 +408,9 @@ static int serve(void)
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
     guard_stop(&srv);
+    /* Before the pool: the delivery thread reads its connection string. */
+    webhook_stop(srv.webhooks);
+    srv.webhooks = NULL;
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */
     db_pool_stop(srv.pool);
