@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# HTTP throughput against PostgreSQL's own ceiling: wrk against the server,
-# and pgbench running the same SQL with the same client count, on the same
-# database, in the same run. The server runs its statements prepared, so
-# the ceiling is pgbench -M prepared; pgbench -M extended (parsed and
-# planned every time, as PQexecParams does) is shown beside it. Prints one
-# table row per case with the medians over ROUNDS rounds and the ratios
-# server/pgbench.
+# HTTP throughput side by side, in one run, on one database: paytrackr as
+# deployed (bearer tokens, one log line per request, rate limit off), the
+# Node.js server a user would write instead (tests/bench/peer: http + pg +
+# ws, pool of 8), and pgbench running the same SQL with the same client
+# count (-M prepared, the ceiling, and -M extended beside it). Prints one
+# row per case with the medians over ROUNDS rounds and the ratios
+# server/peer and server/pgbench. The create-idem case sends an
+# Idempotency-Key with every create (the peer has none: its column repeats
+# the plain create's figure for reference).
 #
 # The server runs with its default pool of 8 database connections (set
-# BENCH_POOL to change it): on a small machine, more connections than
-# cores times a few only add context switches (see BENCHMARKS.md).
+# BENCH_POOL to change it), and so does the peer.
 #
 # usage: tests/bench/http-bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
@@ -20,21 +21,25 @@ secs=${1:-10}
 rounds=${2:-3}
 rows=100000
 pool=${BENCH_POOL:-8}
+export BENCH_AUTH=on
 
+bench_tools
 "$bench_root/scripts/build.sh" "$bench_root/build-release" release
 bench_pg_start
-trap 'bench_server_stop 2>/dev/null; bench_pg_stop' EXIT
+trap 'bench_server_stop 2>/dev/null; bench_peer_stop 2>/dev/null; bench_pg_stop' EXIT
 PAYTRACKR_DATABASE_URL=$DBURL "$bench_root/build-release/server/paytrackr-server" migrate 2>/dev/null
 
 bench_preload "$rows"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {print (b > 0) ? a / b : 0}'; }
 
-run_wrk() { # clients script path
-    local c=$1 script=$2 path=$3
-    cat "$here/$script" "$here/report.lua" >"$PGDIR/wrk.lua"
-    BENCH_ROWS=$rows wrk -t2 -c"$c" -d"${secs}s" --latency -s "$PGDIR/wrk.lua" \
-        "http://127.0.0.1:$PORT$path" | grep '^WRK'
+run_wrk() { # port clients script path [idempotency]
+    local port=$1 c=$2 script=$3 path=$4
+    cat "$here/auth.lua" "$here/$script" "$here/report.lua" >"$PGDIR/wrk.lua"
+    BENCH_TOKEN=$BENCH_TOKEN BENCH_IDEMPOTENCY=${5:-0} BENCH_ROWS=$rows \
+        wrk -t2 -c"$c" -d"${secs}s" --latency -s "$PGDIR/wrk.lua" \
+        "http://127.0.0.1:$port$path" | grep '^WRK'
 }
 
 run_pgbench() { # clients sqlfile mode
@@ -43,28 +48,34 @@ run_pgbench() { # clients sqlfile mode
     awk '/^tps/ {print $3; exit}' "$PGDIR/pgbench.out"
 }
 
-printf '%-10s %7s %10s %8s %14s %7s %14s %7s\n' case clients "server/s" "p99 ms" \
-    "prepared/s" ratio "extended/s" ratio
-for spec in "create:16:create.lua:/:pgbench-create.sql" "create:64:create.lua:/:pgbench-create.sql" \
-            "get:16:get.lua:/:pgbench-get.sql" "get:64:get.lua:/:pgbench-get.sql" \
-            "list50:16::/v1/payments?limit=50:pgbench-list.sql" "list50:64::/v1/payments?limit=50:pgbench-list.sql"; do
-    IFS=: read -r name clients script path sql <<<"$spec"
+rps() { sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$1"; }
+
+printf '%-12s %7s %10s %8s %9s %7s %12s %7s %12s %7s\n' case clients "server/s" "p99 ms" \
+    "peer/s" "x peer" "prepared/s" ratio "extended/s" ratio
+for spec in "create:16:create.lua:/:pgbench-create.sql:0" "create:64:create.lua:/:pgbench-create.sql:0" \
+            "create-idem:16:create.lua:/:pgbench-create.sql:1" "create-idem:64:create.lua:/:pgbench-create.sql:1" \
+            "get:16:get.lua:/:pgbench-get.sql:0" "get:64:get.lua:/:pgbench-get.sql:0" \
+            "list50:16::/v1/payments?limit=50:pgbench-list.sql:0" "list50:64::/v1/payments?limit=50:pgbench-list.sql:0"; do
+    IFS=: read -r name clients script path sql idem <<<"$spec"
     [ -n "$script" ] || script=report.lua
-    bench_server_start "$pool"
-    srv=(); p99=(); pgb=(); pgx=()
+    srv=(); p99=(); peer=(); pgb=(); pgx=()
     for _ in $(seq 1 "$rounds"); do
-        line=$(run_wrk "$clients" "$script" "$path")
-        srv+=("$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line")")
+        bench_server_start "$pool"
+        line=$(run_wrk "$PORT" "$clients" "$script" "$path" "$idem")
+        bench_server_stop
+        srv+=("$(rps "$line")")
         p99+=("$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")")
+        bench_peer_start "$pool"
+        peer+=("$(rps "$(run_wrk "$PEER_PORT" "$clients" "$script" "$path" 0)")")
+        bench_peer_stop
         pgb+=("$(run_pgbench "$clients" "$sql" prepared)")
         pgx+=("$(run_pgbench "$clients" "$sql" extended)")
     done
-    bench_server_stop
     s=$(printf '%s\n' "${srv[@]}" | median)
     p=$(printf '%s\n' "${p99[@]}" | median)
+    n=$(printf '%s\n' "${peer[@]}" | median)
     g=$(printf '%s\n' "${pgb[@]}" | median)
     x=$(printf '%s\n' "${pgx[@]}" | median)
-    printf '%-10s %7s %10.0f %8.2f %14.0f %7.2f %14.0f %7.2f\n' "$name" "$clients" "$s" "$p" \
-        "$g" "$(awk -v a="$s" -v b="$g" 'BEGIN {print (b > 0) ? a / b : 0}')" \
-        "$x" "$(awk -v a="$s" -v b="$x" 'BEGIN {print (b > 0) ? a / b : 0}')"
+    printf '%-12s %7s %10.0f %8.2f %9.0f %7.2f %12.0f %7.2f %12.0f %7.2f\n' "$name" "$clients" "$s" "$p" \
+        "$n" "$(ratio "$s" "$n")" "$g" "$(ratio "$s" "$g")" "$x" "$(ratio "$s" "$x")"
 done

@@ -43,11 +43,20 @@ bench_psql() {
 }
 
 # bench_server_start POOL: starts the release server; sets PORT, ADMIN, SERVER_PID.
+# With BENCH_AUTH=on it runs as deployed: bearer tokens required (BENCH_TOKEN,
+# an operator), one log line per request (to $PGDIR/server.log), and the
+# per-token rate limit off so that it does not cap the load generator.
+BENCH_TOKEN=bench-token-0123456789abcdef
 bench_server_start() {
     PORT=$(free_port)
     ADMIN=$(free_port)
-    PAYTRACKR_LISTEN=127.0.0.1:$PORT PAYTRACKR_ADMIN_LISTEN=127.0.0.1:$ADMIN \
-        PAYTRACKR_DATABASE_URL=$DBURL PAYTRACKR_AUTH=off PAYTRACKR_DB_POOL_SIZE=$1 \
+    local auth=(PAYTRACKR_AUTH=off)
+    if [ "${BENCH_AUTH:-off}" = on ]; then
+        auth=(PAYTRACKR_AUTH=required PAYTRACKR_RATE_LIMIT_RPS=0
+              "PAYTRACKR_TOKENS=operator:$(printf '%s' "$BENCH_TOKEN" | sha256sum | cut -d' ' -f1)")
+    fi
+    env "${auth[@]}" PAYTRACKR_LISTEN="127.0.0.1:$PORT" PAYTRACKR_ADMIN_LISTEN="127.0.0.1:$ADMIN" \
+        PAYTRACKR_DATABASE_URL="$DBURL" PAYTRACKR_DB_POOL_SIZE="$1" \
         PAYTRACKR_DB_QUEUE_SIZE=4096 PAYTRACKR_LOG_FORMAT=json \
         "$bench_root/build-release/server/paytrackr-server" >/dev/null 2>"$PGDIR/server.log" &
     SERVER_PID=$!
@@ -59,6 +68,40 @@ bench_server_start() {
     done
     echo "server did not become ready" >&2
     return 1
+}
+
+# bench_peer_start POOL: starts the Node.js peer (tests/bench/peer) with
+# the same token, logging one line per request; sets PEER_PORT, PEER_PID.
+bench_peer_start() {
+    PEER_PORT=$(free_port)
+    PEER_PORT=$PEER_PORT PEER_DATABASE_URL=$DBURL PEER_POOL=$1 \
+        PEER_TOKENS="operator:$(printf '%s' "$BENCH_TOKEN" | sha256sum | cut -d' ' -f1)" \
+        node "$bench_root/tests/bench/peer/server.js" >/dev/null 2>"$PGDIR/peer.log" &
+    PEER_PID=$!
+    for _ in $(seq 1 200); do
+        if curl -s -o /dev/null "http://127.0.0.1:$PEER_PORT/"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "peer did not become ready" >&2
+    return 1
+}
+
+bench_peer_stop() {
+    kill -TERM "$PEER_PID" 2>/dev/null || true
+    wait "$PEER_PID" 2>/dev/null || true
+}
+
+# bench_tools: what the load generators need, installed like everything
+# else the project needs (never by the test command).
+bench_tools() {
+    if ! command -v wrk >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    fi
+    if [ ! -d "$bench_root/tests/bench/peer/node_modules" ]; then
+        (cd "$bench_root/tests/bench/peer" && npm ci --no-audit --no-fund >/dev/null)
+    fi
 }
 
 bench_server_stop() {
