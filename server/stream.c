@@ -104,20 +104,27 @@ static size_t put(unsigned char *p, const char *s, size_t n)
     return n;
 }
 
-/* {"type":"event","event":TYPE,"seq":N,"at":AT,"payment":{...}}. The
- * strings come from our own table (type is a CHECKed word, at a formatted
- * timestamp, payment JSON this server wrote), so no escaping is needed.
- * Any thread. */
+/* {"type":"event","event":TYPE,"seq":N,"at":AT,"actor":{...}|null,
+ * "payment":{...}[,"refund":{...}]}. The strings come from our own table
+ * (type is a CHECKed word, at a formatted timestamp, actor, payment and
+ * refund JSON this server wrote), so no escaping is needed. `actor` and
+ * `refund` may be NULL. Any thread. */
 static struct stream_msg *msg_event(int64_t seq, const char *type, const char *at,
-                                    const char *payment, size_t payment_len)
+                                    const char *actor, const char *payment, size_t payment_len,
+                                    const char *refund)
 {
     char seqtext[24];
     int seqlen = snprintf(seqtext, sizeof seqtext, "%" PRId64, seq);
     static const char a[] = "{\"type\":\"event\",\"event\":\"",
-                      b[] = "\",\"seq\":", c[] = ",\"at\":\"", d[] = "\",\"payment\":";
-    size_t tlen = strlen(type), atlen = strlen(at);
+                      b[] = "\",\"seq\":", c[] = ",\"at\":\"",
+                      ac[] = "\",\"actor\":", d[] = ",\"payment\":", rf[] = ",\"refund\":";
+    if (!actor)
+        actor = "null";
+    size_t tlen = strlen(type), atlen = strlen(at), aclen = strlen(actor);
+    size_t rflen = refund ? strlen(refund) : 0;
     size_t len = (sizeof a - 1) + tlen + (sizeof b - 1) + (size_t) seqlen + (sizeof c - 1) + atlen +
-                 (sizeof d - 1) + payment_len + 1;
+                 (sizeof ac - 1) + aclen + (sizeof d - 1) + payment_len +
+                 (refund ? sizeof rf - 1 + rflen : 0) + 1;
     unsigned char *p;
     struct stream_msg *m = msg_alloc(len, &p);
     if (!m)
@@ -129,8 +136,14 @@ static struct stream_msg *msg_event(int64_t seq, const char *type, const char *a
     o += put(p + o, seqtext, (size_t) seqlen);
     o += put(p + o, c, sizeof c - 1);
     o += put(p + o, at, atlen);
+    o += put(p + o, ac, sizeof ac - 1);
+    o += put(p + o, actor, aclen);
     o += put(p + o, d, sizeof d - 1);
     o += put(p + o, payment, payment_len);
+    if (refund) {
+        o += put(p + o, rf, sizeof rf - 1);
+        o += put(p + o, refund, rflen);
+    }
     p[o++] = '}';
     msg_seal(m, o);
     return m;
@@ -405,8 +418,9 @@ static void backlog_run(struct db_job *job, PGconn *conn)
     PGresult *res = PQexecParams(
         conn,
         "SELECT seq::text, type, "
-        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text "
-        "FROM payment_events WHERE seq > $1::bigint AND seq <= $2::bigint "
+        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text, "
+        "actor::text, refund::text FROM payment_events WHERE seq > $1::bigint AND seq <= "
+        "$2::bigint "
         "AND ($3::text IS NULL OR payment->>'status' = $3) "
         "AND ($4::text IS NULL OR payment->>'currency' = $4) "
         "AND ($5::text IS NULL OR payment->>'payer' = $5) "
@@ -427,7 +441,9 @@ static void backlog_run(struct db_job *job, PGconn *conn)
     for (int i = 0; i < rows; i++) {
         int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         struct stream_msg *m = msg_event(seq, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                                         PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3));
+                                         PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
+                                         PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3),
+                                         PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5));
         if (!m) {
             PQclear(res);
             db_result_error(&job->result, 500, "internal", "out of memory", NULL);
@@ -574,7 +590,8 @@ void stream_broadcast(struct server *srv, const struct stream_event *ev)
         if (!filter_match(c->filter, ev->status, ev->currency, ev->payer, ev->payee))
             continue;
         if (!m && !failed) {
-            m = msg_event(ev->seq, ev->type, ev->at, ev->payment, ev->payment_len);
+            m = msg_event(ev->seq, ev->type, ev->at, ev->actor, ev->payment, ev->payment_len,
+                          ev->refund);
             failed = !m;
         }
         if (m) {
@@ -708,7 +725,47 @@ static void handle_update(struct stream_conn *c, const cJSON *root, const char *
         op_submit(c, rid, NULL, &now);
         return;
     }
-    op_submit(c, rid, api_prepare_patch(id->valuestring, if_version, body, blen, &now), &now);
+    op_submit(c, rid, api_prepare_patch(&c->who, id->valuestring, if_version, body, blen, &now),
+              &now);
+}
+
+/* {"type":"refund","request_id","id","if_version"?,"idempotency_key"?,
+ * "refund"?}: POST /v1/payments/{id}/refunds over the socket (v1.1). */
+static void handle_refund(struct stream_conn *c, const cJSON *root, const char *rid)
+{
+    struct db_result now = {0};
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "if_version");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "idempotency_key");
+    if (!cJSON_IsString(id)) {
+        send_error(c, "bad_request", "refund needs the payment id as a string", rid);
+        return;
+    }
+    int64_t if_version = -1;
+    if (ver && !cJSON_IsNull(ver) && (!pt_json_get_int64(ver, &if_version) || if_version < 0)) {
+        send_error(c, "bad_request", "if_version must be a non-negative integer", rid);
+        return;
+    }
+    if (key && !cJSON_IsNull(key) && !cJSON_IsString(key)) {
+        send_error(c, "bad_request", "idempotency_key must be a string", rid);
+        return;
+    }
+    const char *body = "";
+    size_t blen = 0;
+    const cJSON *refund = cJSON_GetObjectItemCaseSensitive(root, "refund");
+    if (refund && !cJSON_IsNull(refund) && object_span(root, "refund", &body, &blen) < 0) {
+        send_error(c, "bad_request", "refund must be an object", rid);
+        return;
+    }
+    if (c->who.role != ROLE_OPERATOR) {
+        db_result_error(&now, 403, "forbidden", "this token may read but not write", NULL);
+        op_submit(c, rid, NULL, &now);
+        return;
+    }
+    op_submit(c, rid,
+              api_prepare_refund(&c->who, id->valuestring, if_version, body, blen,
+                                 cJSON_IsString(key) ? key->valuestring : NULL, &now),
+              &now);
 }
 
 static void handle_list(struct stream_conn *c, const cJSON *root, const char *rid)
@@ -781,7 +838,8 @@ static void handle_message(struct stream_conn *c)
         send_error(c, "bad_request", "a message needs a string type", NULL);
     } else if (strcmp(t, "subscribe") == 0) {
         handle_subscribe(c, root);
-    } else if (strcmp(t, "create") == 0 || strcmp(t, "update") == 0 || strcmp(t, "list") == 0) {
+    } else if (strcmp(t, "create") == 0 || strcmp(t, "update") == 0 || strcmp(t, "list") == 0 ||
+               strcmp(t, "refund") == 0) {
         if (!cJSON_IsString(rid) || !rid->valuestring[0] ||
             strlen(rid->valuestring) > REQUEST_ID_MAX) {
             send_error(c, "bad_request", "request_id must be a string of 1 to 200 bytes", NULL);
@@ -804,11 +862,13 @@ static void handle_message(struct stream_conn *c)
             handle_create(c, root, rid->valuestring);
         } else if (t[0] == 'u') {
             handle_update(c, root, rid->valuestring);
+        } else if (t[0] == 'r') {
+            handle_refund(c, root, rid->valuestring);
         } else {
             handle_list(c, root, rid->valuestring);
         }
     } else {
-        send_error(c, "unknown_type", "type must be subscribe, create, update or list",
+        send_error(c, "unknown_type", "type must be subscribe, create, update, refund or list",
                    cJSON_IsString(rid) && strlen(rid->valuestring) <= REQUEST_ID_MAX
                        ? rid->valuestring
                        : NULL);

@@ -453,14 +453,22 @@ static void claim(struct webhooks *wh)
     PQclear(res);
 }
 
-/* The event as the change feed shows it; malloc'd or NULL. */
-static char *event_body(const char *seq, const char *type, const char *at, const char *payment)
+/* The event as the change feed shows it (store.c's event_from_row): seq,
+ * type, at, actor (null before v1.1), payment and, for a refund, refund.
+ * malloc'd or NULL. */
+static char *event_body(PGresult *res, int r)
 {
-    size_t n = strlen(seq) + strlen(type) + strlen(at) + strlen(payment) + 64;
+    const char *seq = PQgetvalue(res, r, 5), *type = PQgetvalue(res, r, 6);
+    const char *at = PQgetvalue(res, r, 7), *payment = PQgetvalue(res, r, 8);
+    const char *actor = PQgetisnull(res, r, 9) ? "null" : PQgetvalue(res, r, 9);
+    const char *refund = PQgetisnull(res, r, 10) ? NULL : PQgetvalue(res, r, 10);
+    size_t n = strlen(seq) + strlen(type) + strlen(at) + strlen(actor) + strlen(payment) +
+               (refund ? strlen(refund) : 0) + 96;
     char *body = malloc(n);
     if (body)
-        snprintf(body, n, "{\"seq\":%s,\"type\":\"%s\",\"at\":\"%s\",\"payment\":%s}", seq, type,
-                 at, payment);
+        snprintf(body, n,
+                 "{\"seq\":%s,\"type\":\"%s\",\"at\":\"%s\",\"actor\":%s,\"payment\":%s%s%s}", seq,
+                 type, at, actor, payment, refund ? ",\"refund\":" : "", refund ? refund : "");
     return body;
 }
 
@@ -479,8 +487,7 @@ static int fill_slot(struct wh_slot *s, PGresult *res, int r)
         return 0;
     struct wh_event *e = &s->ev[s->nev];
     e->seq = to_i64(PQgetvalue(res, r, 5));
-    e->body = event_body(PQgetvalue(res, r, 5), PQgetvalue(res, r, 6), PQgetvalue(res, r, 7),
-                         PQgetvalue(res, r, 8));
+    e->body = event_body(res, r);
     if (!e->body)
         return -1;
     s->nev++;
@@ -531,10 +538,11 @@ static void fetch_events(struct webhooks *wh)
         "SELECT s.i, w.config_version, w.url, w.secret, "
         "CASE WHEN w.old_secret_until > now() THEN w.old_secret ELSE '' END, "
         "e.seq, e.type, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-        "e.payment::text "
+        "e.payment::text, e.actor::text, e.refund::text "
         "FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS s(id, after, i) "
         "JOIN webhook_endpoints w ON w.id = s.id AND w.lease_owner = $4 AND w.enabled "
-        "LEFT JOIN LATERAL (SELECT pe.seq, pe.type, pe.at, pe.payment FROM payment_events pe "
+        "LEFT JOIN LATERAL (SELECT pe.seq, pe.type, pe.at, pe.payment, pe.actor, pe.refund "
+        " FROM payment_events pe "
         " WHERE pe.seq > s.after AND pe.seq <= $3::bigint "
         " AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
         " ORDER BY pe.seq LIMIT $5::int) e ON true "

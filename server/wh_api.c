@@ -15,6 +15,7 @@
 #include "http.h"
 #include "query.h"
 #include "server.h"
+#include "store.h"
 #include "utf8.h"
 #include "validate.h"
 #include "pjson.h"
@@ -52,6 +53,7 @@ struct wh_req {
     bool set_url, set_events, set_filter, set_description, set_enabled;
     bool enabled;
     char secret[WH_SECRET_MAX];
+    char actor[STORE_ACTOR_MAX]; /* JSON {"name","role"} of the creator */
     long long after;
     int limit;
     long long cursor; /* deliveries before this id; 0 for the newest */
@@ -199,17 +201,18 @@ static void answer_endpoint(struct db_result *r, PGconn *conn, PGresult *res, in
 static void run_create(struct db_job *job, PGconn *conn)
 {
     struct wh_req *in = job->arg;
-    const char *params[5] = {in->url, in->events, in->filter, in->description, in->secret};
+    const char *params[6] = {in->url,         in->events, in->filter,
+                             in->description, in->secret, in->actor};
     /* A new endpoint starts at the stable seq: it gets the events that
      * commit from now on. */
     PGresult *res = PQexecParams(
         conn,
         "WITH s AS (SELECT paytrackr_stable_seq() AS seq), "
         "w AS (INSERT INTO webhook_endpoints (url, events, filter, description, secret, "
-        " delivered_seq) SELECT $1, $2::jsonb, $3::jsonb, $4, $5, s.seq FROM s "
+        " actor, delivered_seq) SELECT $1, $2::jsonb, $3::jsonb, $4, $5, $6::jsonb, s.seq FROM s "
         " WHERE s.seq IS NOT NULL RETURNING *) "
         "SELECT " ENDPOINT_COLUMNS " FROM w",
-        5, NULL, params, NULL, NULL, 0);
+        6, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0) {
         PQclear(res);
         db_result_error(&job->result, 503, "unavailable",
@@ -552,6 +555,7 @@ static struct db_job *prepare_write(struct http_req *rq, bool patch, struct db_r
         return NULL;
     }
     if (!patch) {
+        api_actor_json(&rq->who, in->actor, sizeof in->actor);
         if ((!in->events && !(in->events = strdup("[\"*\"]"))) ||
             (!in->filter && !(in->filter = strdup("{}"))) || wh_secret_new(in->secret) < 0) {
             req_free(in);

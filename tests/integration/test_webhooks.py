@@ -92,7 +92,8 @@ def test_endpoint_management(wh_server, receiver):
                 "delivered_seq", "pending", "actor", "created_at", "updated_at"):
         assert key in ep, key
     assert ep["events"] == ["payment.created"] and ep["filter"] == {"currency": "EUR"}
-    assert ep["enabled"] is True and ep["disabled_reason"] is None and ep["actor"] is None
+    assert ep["enabled"] is True and ep["disabled_reason"] is None
+    assert ep["actor"]["role"] == "operator" and ep["actor"]["name"], ep
     got = endpoint(api, ep["id"])
     assert "secret" not in got
     listed = api.get(EP, token=harness.VIEWER_TOKEN)
@@ -153,7 +154,9 @@ def test_signature_and_headers(wh_server, receiver):
     p = harness.create_payment(srv.api)
     [d] = receiver.wait_for(lambda ds: len(ds) >= 1)
     assert d.event["type"] == "payment.created" and d.event["payment"]["id"] == p["id"]
-    assert set(d.event) >= {"seq", "type", "at", "payment"}
+    # exactly the event the change feed shows
+    feed = srv.api.get("/v1/events?after=%d&limit=1" % (d.seq - 1)).json["data"][0]
+    assert d.event == feed and d.event["actor"]["role"] == "operator", (d.event, feed)
     assert d.headers["webhook-id"] == "evt_%d" % d.seq
     assert abs(int(d.headers["webhook-timestamp"]) - time.time()) < 30
     assert d.headers["content-type"] == "application/json"
