@@ -444,6 +444,9 @@ void app_on_result(enum req_kind kind, uint64_t tag, int status, const cJSON *bo
     case REQ_AUDIT:
         on_audit_result(tag, status, body);
         break;
+    case REQ_WEBHOOKS:
+        webhooks_on_result(tag, status, body);
+        break;
     }
     app_dirty();
 }

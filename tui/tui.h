@@ -90,8 +90,9 @@ enum req_kind {
     REQ_CREATE,
     REQ_UPDATE,
     REQ_PROBE,
-    REQ_DELETE, /* HTTP */
-    REQ_AUDIT,  /* HTTP */
+    REQ_DELETE,   /* HTTP */
+    REQ_AUDIT,    /* HTTP */
+    REQ_WEBHOOKS, /* HTTP: the W view */
 };
 /* The list kinds are the first three. */
 #define REQ_LIST_KINDS (REQ_LIST_UP + 1)
@@ -304,6 +305,14 @@ bool view_unicode(void);
 void keys_handle(int is_key, unsigned int ch);
 
 /* ------------------------------------------------------------------ */
+/* webhooks.c: the W view (webhook endpoints, their state and lag) */
+
+void webhooks_open(void);
+void webhooks_keys(int is_key, unsigned int ch);
+void webhooks_on_result(uint64_t tag, int status, const cJSON *body);
+void webhooks_draw(void);
+
+/* ------------------------------------------------------------------ */
 /* main.c: the application state and the callbacks other files raise */
 
 enum ui_mode {
@@ -314,6 +323,7 @@ enum ui_mode {
     MODE_STATUS,
     MODE_CONFIRM_DELETE,
     MODE_HELP,
+    MODE_WEBHOOKS,
 };
 
 struct audit_line {

@@ -704,6 +704,7 @@ static void draw_help(void)
         {"d", "delete (y confirms)"},
         {"p", "pause / resume live updates"},
         {"r", "reload"},
+        {"W", "webhook endpoints: state and lag"},
         {"?", "this help"},
         {"q", "quit"},
     };
@@ -1021,6 +1022,9 @@ void view_draw(void)
         break;
     case MODE_FORM:
         draw_form();
+        break;
+    case MODE_WEBHOOKS:
+        webhooks_draw();
         break;
     default:
         break;

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import harness
+from tui_helpers import tui_factory, ws_url  # noqa: F401
 from webhook_receiver import Receiver, verify
 
 FAST = {
@@ -392,3 +393,30 @@ def test_slow_receiver_does_not_slow_requests(wh_server, receiver):
     assert statistics.median(busy) < statistics.median(quiet) * 3 + 0.02
     assert max(busy) < 1.0
     receiver.release.set()
+
+
+# ---- the TUI's W view -------------------------------------------------------------------
+
+
+def test_tui_lists_endpoints_with_state_and_lag(wh_server, receiver, tui_factory):  # noqa: F811
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1")
+    add_endpoint(srv.api, receiver.url("tui-live"))
+    down = add_endpoint(srv.api, receiver.url("tui-down"), events=["payment.deleted"])
+    srv.api.patch(EP + "/" + down["id"], {"enabled": False})
+    for _ in range(2):
+        harness.create_payment(srv.api)
+    receiver.wait_for(lambda ds: len(ds) >= 2)
+    p = harness.create_payment(srv.api)
+    srv.api.delete("/v1/payments/" + p["id"])  # waits at the disabled endpoint
+    t = tui_factory(ws_url(srv))
+    t.wait_for("LIVE")
+    t.keys("W")
+    screen = t.wait_for(lambda s: "Webhook endpoints (2)" in s and "tui-down" in s,
+                        message="the W view")
+    live = t.line_with("tui-live")
+    dead = t.line_with("tui-down")
+    assert "LIVE" in live and "DISABLED" in dead, screen
+    assert dead.split()[2] == "1", dead  # one event waits
+    assert "disabled by an operator" in screen
+    t.keys("Escape")
+    t.wait_gone("Webhook endpoints")
