@@ -263,6 +263,14 @@ static void buf_elem_i64(struct wh_buf *b, int64_t v)
     buf_elem(b, n);
 }
 
+/* Copies as much of `src` as fits (an error text cut short is fine). */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static int64_t to_i64(const char *s)
 {
     return strtoll(s, NULL, 10);
@@ -366,8 +374,13 @@ static int connect_db(struct webhooks *wh)
     vals[n++] = "paytrackr-webhooks";
     keys[n] = "keepalives_idle";
     vals[n++] = "10";
+    /* Results commit without waiting for the WAL flush: the flush would
+     * otherwise bound every endpoint to one delivery per disk flush. A
+     * database crash can then forget the last acknowledgements of a
+     * fraction of a second, and those events are sent again with the same
+     * webhook-id: at least once, as receivers must expect anyway. */
     keys[n] = "options";
-    vals[n++] = "-c statement_timeout=15000";
+    vals[n++] = "-c statement_timeout=15000 -c synchronous_commit=off";
     if (wh->srv->cfg.db_sslrootcert) {
         keys[n] = "sslrootcert";
         vals[n++] = wh->srv->cfg.db_sslrootcert;
@@ -633,7 +646,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 static int add_header(struct wh_slot *s, const char *name, const char *value)
 {
     char line[256];
-    snprintf(line, sizeof line, "%s: %s", name, value);
+    /* "Name:" with no value removes a header curl would add. */
+    snprintf(line, sizeof line, value ? "%s: %s" : "%s:", name, value ? value : "");
     struct curl_slist *l = curl_slist_append(s->headers, line);
     if (!l)
         return -1;
@@ -664,7 +678,7 @@ static int slot_send(struct webhooks *wh, int i)
         add_header(s, "webhook-id", id) < 0 || add_header(s, "webhook-timestamp", ts) < 0 ||
         add_header(s, "webhook-signature", sigs) < 0 ||
         add_header(s, "User-Agent", "paytrackr-webhooks/" PAYTRACKR_VERSION) < 0 ||
-        add_header(s, "Expect", "") < 0)
+        add_header(s, "Expect", NULL) < 0)
         return -1;
     CURL *c = curl_easy_init();
     if (!c)
@@ -742,7 +756,7 @@ static enum wh_outcome classify(struct wh_slot *s, CURLcode code, long status, c
         snprintf(error, cap, "no answer within %d s", WH_TIMEOUT_MS / 1000);
         return WH_TIMEOUT;
     }
-    snprintf(error, cap, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(code));
+    copy_cut(error, cap, s->errbuf[0] ? s->errbuf : curl_easy_strerror(code));
     return WH_NETWORK;
 }
 
@@ -771,9 +785,7 @@ static void finish_transfer(struct webhooks *wh, struct wh_slot *s, CURLcode cod
         r->new_attempt = 0;
     } else if (r->attempt_no > wh->cfg.schedule_len) {
         char last[64];
-        size_t n = strnlen(r->error, sizeof last - 1);
-        memcpy(last, r->error, n);
-        last[n] = '\0';
+        copy_cut(last, sizeof last, r->error);
         snprintf(r->disable_reason, sizeof r->disable_reason,
                  "retry schedule exhausted after %d attempts at seq %" PRId64 ": %s", r->attempt_no,
                  r->seq, last);
@@ -1133,7 +1145,6 @@ struct webhooks *webhook_start(struct server *srv)
         free(wh);
         return NULL;
     }
-    curl_multi_setopt(wh->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
     if (pthread_create(&wh->thread, NULL, thread_main, wh) != 0) {
         pthread_mutex_destroy(&wh->lock);
         curl_multi_cleanup(wh->multi);
