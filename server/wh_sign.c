@@ -24,24 +24,30 @@ int wh_secret_new(char out[WH_SECRET_MAX])
     return 0;
 }
 
-/* The secret's key bytes; returns their count or -1. */
-static int secret_key(const char *secret, unsigned char key[WH_KEY_BYTES + 3])
+#define WH_KEY_MAX 64
+
+/* The secret's key bytes (ours are 32; the specification allows other
+ * lengths, so 16 to 64 are read); returns their count or -1. */
+static int secret_key(const char *secret, unsigned char key[WH_KEY_MAX + 3])
 {
     if (strncmp(secret, WH_PREFIX, sizeof WH_PREFIX - 1) != 0)
         return -1;
     const char *b64 = secret + sizeof WH_PREFIX - 1;
     size_t n = strlen(b64);
-    if (n != 44) /* base64 of exactly 32 bytes */
+    if (n < 24 || n > 88 || n % 4 != 0)
         return -1;
     int got = EVP_DecodeBlock(key, (const unsigned char *) b64, (int) n);
+    if (got < 0)
+        return -1;
     /* EVP_DecodeBlock counts the padding's zero bytes too. */
-    return got == 33 ? WH_KEY_BYTES : -1;
+    got -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
+    return got >= 16 ? got : -1;
 }
 
 int wh_sign(const char *secret, const char *id, const char *timestamp, const char *body, size_t len,
             char out[WH_SIGNATURE_MAX])
 {
-    unsigned char key[WH_KEY_BYTES + 3];
+    unsigned char key[WH_KEY_MAX + 3];
     int klen = secret_key(secret, key);
     if (klen < 0)
         return -1;
