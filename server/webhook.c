@@ -1048,18 +1048,21 @@ static bool db_round(struct webhooks *wh, bool woken)
 {
     int64_t t = now_us();
     bool tick = t >= wh->next_tick_us;
-    if (woken || tick || any_idle(wh)) {
+    /* The stable seq is read on a wake-up or a tick only: between them the
+     * last one read is still a safe bound to read events up to. */
+    if (woken || tick) {
         int64_t s = read_stable(wh);
         if (!wh->conn)
             return false;
-        if (s >= 0)
+        if (s >= 0) {
             wh->stable = s;
-        if (s >= 0 && (woken || tick))
             claim(wh);
+        }
         if (tick)
             wh->next_tick_us = t + WH_TICK_US;
-        if (s >= 0 && wh->conn)
-            fetch_events(wh);
+    }
+    if (wh->conn && any_idle(wh)) {
+        fetch_events(wh);
         record_results(wh); /* the caught-up ones */
     }
     if (wh->conn && t >= wh->next_renew_us) {
