@@ -32,7 +32,7 @@
 #define WH_TIMEOUT_MS     10000 /* an answer later than this is a failure */
 #define WH_TICK_US        500000
 #define WH_LAG_EVERY_US   (5 * 1000000LL)
-#define WH_PRUNE_EVERY_US (60 * 1000000LL)
+#define WH_PRUNE_EVERY_US (10 * 1000000LL)
 #define WH_LAG_ENDPOINTS  500 /* endpoints shown in /metrics */
 
 static const char default_schedule[] = "5,300,1800,7200,18000,36000,36000";
@@ -984,7 +984,7 @@ static void measure_lag(struct webhooks *wh)
         " FROM (SELECT pe.at FROM payment_events pe WHERE pe.seq > w.delivered_seq "
         "  AND pe.seq <= $1::bigint "
         "  AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
-        "  ORDER BY pe.seq LIMIT 100000) p) l "
+        "  ORDER BY pe.seq LIMIT 10000) p) l "
         "ORDER BY w.created_at, w.id LIMIT $2::int",
         2, NULL, params, NULL, NULL, 0);
     if (!query_ok(res)) {
@@ -993,8 +993,9 @@ static void measure_lag(struct webhooks *wh)
         return;
     }
     struct wh_buf b = {.ok = true};
-    buf_str(&b, "# HELP paytrackr_webhook_lag_events Matching events an endpoint has not "
-                "acknowledged yet.\n# TYPE paytrackr_webhook_lag_events gauge\n");
+    buf_str(&b,
+            "# HELP paytrackr_webhook_lag_events Matching events an endpoint has not "
+            "acknowledged yet (counted up to 10000).\n# TYPE paytrackr_webhook_lag_events gauge\n");
     for (int r = 0; r < PQntuples(res); r++) {
         char line[160];
         snprintf(line, sizeof line,
@@ -1022,12 +1023,13 @@ static void measure_lag(struct webhooks *wh)
     pthread_mutex_unlock(&wh->lock);
 }
 
-/* The deliveries log keeps 30 days, trimmed in small batches. */
+/* The deliveries log keeps 30 days, trimmed in batches every 10 s (up to
+ * 86 million rows a day). */
 static void prune_log(struct webhooks *wh)
 {
     PGresult *res = PQexec(wh->conn, "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM "
                                      "webhook_deliveries WHERE at < now() - interval '30 days' "
-                                     "LIMIT 1000)");
+                                     "LIMIT 10000)");
     if (!query_ok(res))
         query_failed(wh, "pruning the deliveries log", res);
     PQclear(res);
