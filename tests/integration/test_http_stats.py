@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from harness import assert_error, create_payment, db_unchanged, VIEWER_TOKEN
+from harness import assert_error, create_payment, db_unchanged, run_concurrently, VIEWER_TOKEN
 
 
 def _stats(api, **params):
@@ -57,3 +57,46 @@ def test_stats_refuse_paging_and_bad_filters(api, pg, query):
     with db_unchanged(pg):
         r = api.get("/v1/stats?" + query)
     assert_error(r, 400, "bad_request")
+
+
+def test_running_totals_match_a_scan(api, pg):
+    """Without filters (or with only status and currency) the answer comes
+    from totals the writers keep; min_amount=1 matches every payment but
+    reads them. Both must agree after writes of every kind, concurrent and
+    in bulk."""
+    tag = "stt-" + uuid.uuid4().hex[:8]
+
+    def work(i):
+        p = create_payment(api, payer="%s-%d" % (tag, i), amount=1000 + i,
+                           currency=("EUR", "JPY", "KWD")[i % 3])
+        path = "/v1/payments/%s" % p["id"]
+        if i % 4 == 0:
+            assert api.patch(path, {"currency": "USD", "amount": 77}).status == 200
+        if i % 4 in (1, 2, 3):
+            assert api.patch(path, {"status": "settled"}).status == 200
+        if i % 4 == 2:
+            assert api.post(path + "/refunds", {"amount": 10 + i}).status == 201
+        if i % 4 == 3:
+            assert api.patch(path, {"status": "refunded"}).status == 200
+        if i % 5 == 0:
+            assert api.delete(path).status == 204
+        return True
+
+    assert run_concurrently(24, work) == [True] * 24
+    # bulk statements straight in SQL move the totals too
+    pg.psql("INSERT INTO payments (amount, currency, payer, payee, method, status, created_at, "
+            "updated_at) SELECT i, 'EUR', '%s-bulk', 'x', 'card', 'settled', now(), now() "
+            "FROM generate_series(1, 300) i" % tag)
+    pg.psql("UPDATE payments SET status = 'failed', currency = 'USD' "
+            "WHERE payer = '%s-bulk' AND amount %% 2 = 0 AND status = 'settled'" % tag)
+    pg.psql("UPDATE payments SET deleted_at = now() WHERE payer = '%s-bulk' AND amount %% 3 = 0"
+            % tag)
+    pg.psql("DELETE FROM payments WHERE payer = '%s-bulk' AND amount %% 5 = 0" % tag)
+    scanned = _stats(api, min_amount=1)
+    assert _stats(api) == scanned
+    assert _stats(api, currency="USD") == _stats(api, currency="USD", min_amount=1)
+    assert _stats(api, status="settled") == _stats(api, status="settled", min_amount=1)
+    rows = pg.psql("SELECT currency, status, count(*), sum(amount), sum(amount_refunded) "
+                   "FROM payments WHERE deleted_at IS NULL GROUP BY 1, 2 ORDER BY 1, 2")
+    assert [[d["currency"], d["status"], str(d["count"]), str(d["amount"]),
+             str(d["amount_refunded"])] for d in scanned["data"]] == rows
