@@ -22,6 +22,7 @@
 #include "store.h"
 #include "validate.h"
 #include "webapp.h"
+#include "wh_api.h"
 
 #define API_MAX_ARGS 32
 
@@ -751,6 +752,10 @@ void api_handle(struct http_req *rq)
     }
     if (ratelimit_check_peer(rq) < 0 || ratelimit_check_caller(rq) < 0)
         return;
+    if (route == ROUTE_NONE && wh_api_owns(rq->path)) {
+        wh_api_handle(rq);
+        return;
+    }
     if (route == ROUTE_NONE) {
         http_respond_error(rq, 404, "not_found", "no such endpoint", NULL);
         return;
@@ -826,6 +831,17 @@ void api_handle(struct http_req *rq)
     case ROUTE_NONE:
         break;
     }
+}
+
+/* Entry points for the route modules, which share this file's answers. */
+void api_submit(struct http_req *rq, struct db_job *job, struct db_result *now)
+{
+    submit(rq, job, now);
+}
+
+bool api_json_content_type(struct http_req *rq)
+{
+    return json_content_type(rq);
 }
 
 void api_service_wakeup(struct server *srv)
