@@ -296,14 +296,6 @@ static void fetch_done(struct db_job *job)
     if (!st->started) {
         st->rq->status = 200;
         st->rq->phase = HTTP_SEND_BODY;
-        /* http.c paused reading while the database worked; lws 4.1.6 gives
-         * a paused HTTP/1 connection no writable callbacks, so resume it
-         * as http_respond() does before the first rows go out. */
-        struct http_conn *conn = st->rq->conn;
-        if (conn && conn->rx_paused) {
-            conn->rx_paused = false;
-            lws_rx_flow_control(st->rq->wsi, 1);
-        }
     }
     http_resume_reading(st->rq);
     lws_callback_on_writable(st->rq->wsi);
