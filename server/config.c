@@ -165,12 +165,40 @@ static int hex_value(int c)
     return -1;
 }
 
+/* A token name: 1 to 64 of A-Z a-z 0-9 . _ @ - (safe in logs, JSON and
+ * the TUI without escaping). */
+static bool token_name_ok(const char *name, size_t len)
+{
+    if (len < 1 || len > CONFIG_TOKEN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char) name[i]) && !strchr("._@-", name[i]))
+            return false;
+    return true;
+}
+
+/* NAME:ROLE:HASH (v1.1) or ROLE:HASH, whose name is ROLE- plus the first 8
+ * hex digits of the hash. */
 static int parse_one_token(const char *entry, size_t len, struct config_token *tok, char *cause,
                            size_t cause_len)
 {
     const char *colon = memchr(entry, ':', len);
     if (!colon)
-        return fail(cause, cause_len, "PAYTRACKR_TOKENS", "each entry must be ROLE:SHA256HEX");
+        return fail(cause, cause_len, "PAYTRACKR_TOKENS",
+                    "each entry must be NAME:ROLE:SHA256HEX or ROLE:SHA256HEX");
+    const char *second = memchr(colon + 1, ':', len - (size_t) (colon + 1 - entry));
+    const char *name = NULL;
+    size_t nlen = 0;
+    if (second) {
+        name = entry;
+        nlen = (size_t) (colon - entry);
+        if (!token_name_ok(name, nlen))
+            return fail(cause, cause_len, "PAYTRACKR_TOKENS",
+                        "a token NAME must be 1 to 64 of A-Z a-z 0-9 . _ @ -");
+        len -= nlen + 1;
+        entry = colon + 1;
+        colon = second;
+    }
     size_t rlen = (size_t) (colon - entry);
     if (rlen == 6 && memcmp(entry, "viewer", 6) == 0)
         tok->role = ROLE_VIEWER;
@@ -190,6 +218,26 @@ static int parse_one_token(const char *entry, size_t len, struct config_token *t
             return fail(cause, cause_len, "PAYTRACKR_TOKENS", "hash must be hex digits");
         tok->hash[i] = (unsigned char) (hi << 4 | lo);
     }
+    if (name)
+        snprintf(tok->name, sizeof tok->name, "%.*s", (int) nlen, name);
+    else
+        snprintf(tok->name, sizeof tok->name, "%s-%02x%02x%02x%02x",
+                 tok->role == ROLE_OPERATOR ? "operator" : "viewer", tok->hash[0], tok->hash[1],
+                 tok->hash[2], tok->hash[3]);
+    return 0;
+}
+
+/* Names are who did what in the audit trail: two tokens may not share one. */
+static int names_unique(const struct config_token *toks, size_t n, char *cause, size_t cause_len)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(toks[i].name, toks[j].name) == 0) {
+                snprintf(cause, cause_len,
+                         "PAYTRACKR_TOKENS: the token name \"%s\" is used more than once",
+                         toks[i].name);
+                return -1;
+            }
     return 0;
 }
 
@@ -225,6 +273,10 @@ int config_parse_tokens(const char *text, struct config_token **out, size_t *cou
         p += len;
         if (*p)
             p++;
+    }
+    if (names_unique(toks, n, cause, cause_len) < 0) {
+        free(toks);
+        return -1;
     }
     *out = toks;
     *count = n;

@@ -18,9 +18,12 @@ enum config_auth { CONFIG_AUTH_REQUIRED, CONFIG_AUTH_OFF };
 enum config_log_format { CONFIG_LOG_JSON, CONFIG_LOG_TEXT };
 enum config_role { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_OPERATOR = 2 };
 
-/* One accepted token: its role and the SHA-256 of the token, never the
- * token itself. */
+#define CONFIG_TOKEN_NAME_MAX 64
+
+/* One accepted token: who it acts as (the audit trail's actor), its role
+ * and the SHA-256 of the token, never the token itself. */
 struct config_token {
+    char name[CONFIG_TOKEN_NAME_MAX + 1];
     enum config_role role;
     unsigned char hash[32];
 };

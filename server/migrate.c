@@ -132,7 +132,7 @@ static const char APP_LOGIN_SQL[] =
     "    v text := current_setting('paytrackr.app_verifier');\n"
     "BEGIN\n"
     "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paytrackr_app') THEN\n"
-    "        RAISE EXCEPTION 'role paytrackr_app is missing (migration 0004 needs CREATEROLE)';\n"
+    "        RAISE EXCEPTION 'role paytrackr_app is missing (migration 0006 needs CREATEROLE)';\n"
     "    END IF;\n"
     "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN\n"
     "        EXECUTE format('CREATE ROLE %I LOGIN', r);\n"

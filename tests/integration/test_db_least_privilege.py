@@ -1,7 +1,7 @@
 """The application logs into PostgreSQL as a least-privileged role:
 `paytrackr-server migrate` runs as the schema owner
 (PAYTRACKR_MIGRATE_DATABASE_URL) and creates the application's login from
-PAYTRACKR_DATABASE_URL as a member of paytrackr_app (migration 0004), which
+PAYTRACKR_DATABASE_URL as a member of paytrackr_app (migration 0006), which
 may read and write rows and nothing else. Real PostgreSQL, password
 authentication enforced for that role."""
 import os
