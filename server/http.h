@@ -112,6 +112,9 @@ struct http_req {
     char etag[32];
     char location[96];
     const char *allow;
+    const char *content_type;         /* NULL: application/json */
+    const char *cache_control;        /* NULL: no-store */
+    const char *const *extra_headers; /* NULL, or name/value pairs then NULL */
     int retry_after;
     bool replayed;
     bool www_authenticate;

@@ -597,6 +597,9 @@ static void keys_table(int is_key, unsigned ch)
     case '?':
         tui.mode = MODE_HELP;
         break;
+    case 'W':
+        webhooks_open();
+        break;
     case 'q':
         app_quit();
         break;
@@ -651,6 +654,9 @@ void keys_handle(int is_key, unsigned int ch)
         break;
     case MODE_EXPORT:
         keys_export(is_key, ch);
+        break;
+    case MODE_WEBHOOKS:
+        webhooks_keys(is_key, ch);
         break;
     }
     app_dirty();

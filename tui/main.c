@@ -652,6 +652,9 @@ void app_on_result(enum req_kind kind, uint64_t tag, int status, const cJSON *bo
     case REQ_EXPORT:
         export_on_result(&tui.export, tag, status, body);
         break;
+    case REQ_WEBHOOKS:
+        webhooks_on_result(tag, status, body);
+        break;
     }
     app_dirty();
 }

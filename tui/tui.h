@@ -113,10 +113,11 @@ enum req_kind {
     REQ_DELETE, /* HTTP */
     REQ_AUDIT,  /* HTTP */
     REQ_REFUND,
-    REQ_REFUNDS, /* HTTP: the detail pane's refunds */
-    REQ_STATS,   /* HTTP: totals for the filter */
-    REQ_EXPORT,  /* HTTP, streamed to a file */
-    REQ_ME,      /* HTTP: who the token acts as (v1.1) */
+    REQ_REFUNDS,  /* HTTP: the detail pane's refunds */
+    REQ_STATS,    /* HTTP: totals for the filter */
+    REQ_EXPORT,   /* HTTP, streamed to a file */
+    REQ_ME,       /* HTTP: who the token acts as (v1.1) */
+    REQ_WEBHOOKS, /* HTTP: the W view */
 };
 /* The list kinds are the first three. */
 #define REQ_LIST_KINDS (REQ_LIST_UP + 1)
@@ -448,6 +449,14 @@ bool view_unicode(void);
 void keys_handle(int is_key, unsigned int ch);
 
 /* ------------------------------------------------------------------ */
+/* webhooks.c: the W view (webhook endpoints, their state and lag) */
+
+void webhooks_open(void);
+void webhooks_keys(int is_key, unsigned int ch);
+void webhooks_on_result(uint64_t tag, int status, const cJSON *body);
+void webhooks_draw(void);
+
+/* ------------------------------------------------------------------ */
 /* main.c: the application state and the callbacks other files raise */
 
 enum ui_mode {
@@ -460,6 +469,7 @@ enum ui_mode {
     MODE_HELP,
     MODE_REFUND,
     MODE_EXPORT,
+    MODE_WEBHOOKS,
 };
 
 struct audit_line {

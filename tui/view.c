@@ -808,6 +808,7 @@ static void draw_help(void)
         {"e", "export the filter to a CSV file"},
         {"p", "pause / resume live updates"},
         {"r", "reload"},
+        {"W", "webhook endpoints: state and lag"},
         {"?", "this help"},
         {"q", "quit"},
     };
@@ -1240,6 +1241,9 @@ void view_draw(void)
         break;
     case MODE_EXPORT:
         draw_export();
+        break;
+    case MODE_WEBHOOKS:
+        webhooks_draw();
         break;
     default:
         break;
