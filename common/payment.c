@@ -16,6 +16,34 @@ static const char *const status_names[PT_STATUS_COUNT] = {
     "pending", "settled", "failed", "cancelled", "refunded",
 };
 
+static const char *const reason_names[PT_REASON_COUNT] = {
+    "requested_by_customer",
+    "duplicate",
+    "fraudulent",
+    "other",
+};
+
+const char *pt_reason_name(pt_refund_reason r)
+{
+    if ((unsigned) r >= PT_REASON_COUNT)
+        return "other";
+    return reason_names[r];
+}
+
+bool pt_reason_parse(const char *name, pt_refund_reason *out)
+{
+    if (name == NULL)
+        return false;
+    for (int i = 0; i < PT_REASON_COUNT; i++) {
+        if (strcmp(name, reason_names[i]) == 0) {
+            if (out)
+                *out = (pt_refund_reason) i;
+            return true;
+        }
+    }
+    return false;
+}
+
 const char *pt_method_name(pt_method m)
 {
     /* Cast first: an out-of-range value from a corrupt struct must not
@@ -195,9 +223,10 @@ bool pt_payment_equal(const pt_payment *a, const pt_payment *b)
     if (a == NULL || b == NULL)
         return a == b;
     return strcmp(a->id, b->id) == 0 && a->amount == b->amount &&
-           strcmp(a->currency, b->currency) == 0 && str_equal(a->payer, b->payer) &&
-           str_equal(a->payee, b->payee) && str_equal(a->reference, b->reference) &&
-           str_equal(a->description, b->description) && a->method == b->method &&
-           a->status == b->status && pt_payment_metadata_equal(a, b) && a->version == b->version &&
-           strcmp(a->created_at, b->created_at) == 0 && strcmp(a->updated_at, b->updated_at) == 0;
+           a->amount_refunded == b->amount_refunded && strcmp(a->currency, b->currency) == 0 &&
+           str_equal(a->payer, b->payer) && str_equal(a->payee, b->payee) &&
+           str_equal(a->reference, b->reference) && str_equal(a->description, b->description) &&
+           a->method == b->method && a->status == b->status && pt_payment_metadata_equal(a, b) &&
+           a->version == b->version && strcmp(a->created_at, b->created_at) == 0 &&
+           strcmp(a->updated_at, b->updated_at) == 0;
 }

@@ -37,6 +37,17 @@ typedef enum pt_status {
     PT_STATUS_COUNT
 } pt_status;
 
+/* v1.1: why a payment was refunded. */
+typedef enum pt_refund_reason {
+    PT_REASON_REQUESTED_BY_CUSTOMER,
+    PT_REASON_DUPLICATE,
+    PT_REASON_FRAUDULENT,
+    PT_REASON_OTHER,
+    PT_REASON_COUNT
+} pt_refund_reason;
+
+#define PT_REFUND_NOTE_MAX 500 /* code points */
+
 /* One metadata entry; both strings owned by the payment. */
 typedef struct pt_meta_entry {
     char *key;
@@ -50,7 +61,8 @@ typedef struct pt_meta_entry {
  */
 typedef struct pt_payment {
     char id[PT_ID_LEN + 1];
-    int64_t amount; /* minor units, 1..PT_AMOUNT_MAX */
+    int64_t amount;          /* minor units, 1..PT_AMOUNT_MAX */
+    int64_t amount_refunded; /* v1.1: sum of the refunds, 0..amount */
     char currency[4];
     char *payer;
     char *payee;
@@ -69,9 +81,12 @@ typedef struct pt_payment {
 const char *pt_method_name(pt_method m);
 const char *pt_status_name(pt_status s);
 
+const char *pt_reason_name(pt_refund_reason r);
+
 /* Parse a wire name; returns false (leaving *out alone) when unknown. */
 bool pt_method_parse(const char *name, pt_method *out);
 bool pt_status_parse(const char *name, pt_status *out);
+bool pt_reason_parse(const char *name, pt_refund_reason *out);
 
 /* The state machine: pending -> settled|failed|cancelled, settled ->
  * refunded. Setting the current status again is not a transition and is

@@ -152,7 +152,8 @@ cJSON *pt_payment_to_json(const pt_payment *p)
          add_text(obj, "payee", p->payee ? p->payee : "") &&
          add_text(obj, "reference", p->reference) && add_text(obj, "description", p->description) &&
          add_text(obj, "method", pt_method_name(p->method)) &&
-         add_text(obj, "status", pt_status_name(p->status));
+         add_text(obj, "status", pt_status_name(p->status)) &&
+         add_int64(obj, "amount_refunded", p->amount_refunded);
     if (ok) {
         meta = metadata_to_json(p);
         ok = meta != NULL && cJSON_AddItemToObject(obj, "metadata", meta);

@@ -211,6 +211,11 @@ int pt_payment_from_json(const cJSON *obj, pt_payment *out)
          pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(obj, "version"), &out->version) &&
          copy_fixed(obj, "created_at", out->created_at, sizeof out->created_at) &&
          copy_fixed(obj, "updated_at", out->updated_at, sizeof out->updated_at);
+    /* amount_refunded is v1.1: absent (an older server) means none. */
+    const cJSON *refunded = cJSON_GetObjectItemCaseSensitive(obj, "amount_refunded");
+    if (ok && refunded)
+        ok = pt_json_get_int64(refunded, &out->amount_refunded) && out->amount_refunded >= 0 &&
+             out->amount_refunded <= out->amount;
     if (!ok) {
         pt_payment_clear(out);
         return -1;

@@ -31,7 +31,8 @@ static const char *const body_fields[] = {
 enum { FIELD_COUNT = sizeof body_fields / sizeof body_fields[0] };
 
 /* Members only the server writes. */
-static const char *const server_fields[] = {"id", "version", "created_at", "updated_at"};
+static const char *const server_fields[] = {"id", "version", "created_at", "updated_at",
+                                            "amount_refunded"};
 
 /* Cuts a trailing partial UTF-8 sequence left by a truncating snprintf. */
 static void trim_partial_utf8(char *s)
@@ -555,7 +556,8 @@ static int read_body(const cJSON *body, const char *raw, size_t raw_len, bool cr
             pt_problem_set(problem, VALIDATION_FAILED, "", "a field name is not valid UTF-8");
             return -1;
         }
-        if (find_name(name, server_fields, 4) >= 0) {
+        if (find_name(name, server_fields,
+                      (int) (sizeof server_fields / sizeof server_fields[0])) >= 0) {
             pt_problem_set(problem, VALIDATION_FAILED, name,
                            "%s is assigned by the server and cannot be set", name);
             return -1;
@@ -753,4 +755,75 @@ int pt_validate_apply(pt_payment *current, const pt_payment *patch, unsigned cha
     if (changed)
         *changed = 1;
     return 0;
+}
+
+/* ---- refunds (v1.1) ----------------------------------------------------- */
+
+static int refund_member(const cJSON *item, const char *raw, size_t raw_len, pt_refund_request *out,
+                         pt_problem *problem)
+{
+    const char *name = item->string ? item->string : "";
+    if (strcmp(name, "amount") == 0) {
+        out->has_amount = true;
+        return read_amount(item, raw, raw_len, &out->amount, problem);
+    }
+    if (strcmp(name, "reason") == 0) {
+        if (!pt_reason_parse(cJSON_GetStringValue(item), &out->reason)) {
+            pt_problem_set(problem, VALIDATION_FAILED, "reason",
+                           "reason must be requested_by_customer, duplicate, fraudulent or other");
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(name, "note") == 0) {
+        if (cJSON_IsNull(item))
+            return 0;
+        if (!cJSON_IsString(item)) {
+            pt_problem_set(problem, VALIDATION_FAILED, "note", "note must be a string or null");
+            return -1;
+        }
+        if (pt_validate_optional_text("note", item->valuestring, PT_REFUND_NOTE_MAX, problem) < 0)
+            return -1;
+        out->note = strdup(item->valuestring);
+        if (!out->note) {
+            pt_problem_set(problem, "internal", "", "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    if (!pt_utf8_valid(name, strlen(name))) {
+        pt_problem_set(problem, VALIDATION_FAILED, "", "a field name is not valid UTF-8");
+        return -1;
+    }
+    int shown = (int) pt_utf8_truncate(name, 63);
+    pt_problem_set(problem, VALIDATION_FAILED, name,
+                   "unknown field \"%.*s\" (a refund takes amount, reason and note)", shown, name);
+    return -1;
+}
+
+int pt_validate_refund(const cJSON *body, const char *raw, size_t raw_len, pt_refund_request *out,
+                       pt_problem *problem)
+{
+    const cJSON *item;
+
+    memset(out, 0, sizeof *out);
+    out->reason = PT_REASON_OTHER;
+    if (!cJSON_IsObject(body)) {
+        pt_problem_set(problem, "malformed_json", "", "the body must be a JSON object");
+        return -1;
+    }
+    cJSON_ArrayForEach(item, body)
+    {
+        if (refund_member(item, raw, raw_len, out, problem) < 0) {
+            pt_refund_request_clear(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void pt_refund_request_clear(pt_refund_request *r)
+{
+    free(r->note);
+    memset(r, 0, sizeof *r);
 }

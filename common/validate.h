@@ -8,6 +8,7 @@
 #ifndef PT_VALIDATE_H
 #define PT_VALIDATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
@@ -89,6 +90,27 @@ int pt_validate_patch(const cJSON *body, const char *raw, size_t raw_len, pt_pay
  */
 int pt_validate_apply(pt_payment *current, const pt_payment *patch, unsigned changes, int *changed,
                       pt_problem *problem);
+
+/* A refund request (v1.1), validated. `note` is heap-owned (NULL for
+ * none); release with pt_refund_request_clear. */
+typedef struct pt_refund_request {
+    bool has_amount; /* false: refund what is left */
+    int64_t amount;  /* 1..PT_AMOUNT_MAX when has_amount */
+    pt_refund_reason reason;
+    char *note;
+} pt_refund_request;
+
+/*
+ * Validates a refund body {"amount"?, "reason"?, "note"?}: amount a JSON
+ * integer literal from 1 (whether it exceeds what is left is the stored
+ * payment's business), reason one of the four (default other), note at
+ * most PT_REFUND_NOTE_MAX characters of text or null. Unknown members are
+ * refused naming them. Returns 0, or -1 with *problem (out cleared).
+ */
+int pt_validate_refund(const cJSON *body, const char *raw, size_t raw_len, pt_refund_request *out,
+                       pt_problem *problem);
+
+void pt_refund_request_clear(pt_refund_request *r);
 
 /* Single-field checks used by forms (the TUI) and by the functions above.
  * Each returns 0, or -1 with *problem naming the field. */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "embedded.h"
+#include "export.h"
 #include "http.h"
 #include "pjson.h"
 #include "proto.h"
@@ -32,6 +33,10 @@ enum api_route {
     ROUTE_STATS,
     ROUTE_OPENAPI,
     ROUTE_STREAM,
+    ROUTE_ME,
+    ROUTE_REFUNDS,
+    ROUTE_REFUND,
+    ROUTE_EXPORT,
 };
 
 struct route_info {
@@ -48,11 +53,16 @@ static const struct route_info routes[] = {
     [ROUTE_STATS] = {"/v1/stats", "GET"},
     [ROUTE_OPENAPI] = {"/v1/openapi.json", "GET"},
     [ROUTE_STREAM] = {PT_PROTO_STREAM_PATH, "GET"},
+    [ROUTE_ME] = {"/v1/me", "GET"},
+    [ROUTE_REFUNDS] = {"/v1/payments/{id}/refunds", "GET, POST"},
+    [ROUTE_REFUND] = {"/v1/payments/{id}/refunds/{refund_id}", "GET"},
+    [ROUTE_EXPORT] = {"/v1/payments/export.csv", "GET"},
 };
 
-/* Matches the path; for payment routes copies the id (any 36 characters
- * are taken here; a malformed id is a 404 later). */
-static enum api_route match_route(const char *path, char id[37])
+/* Matches the path; for payment routes copies the id, and for one refund
+ * its id too (any 1 to 36 characters are taken here; a malformed id is a
+ * 404 later). */
+static enum api_route match_route(const char *path, char id[37], char sub[37])
 {
     static const char prefix[] = "/v1/payments/";
     const size_t plen = sizeof prefix - 1;
@@ -66,6 +76,10 @@ static enum api_route match_route(const char *path, char id[37])
         return ROUTE_OPENAPI;
     if (strcmp(path, PT_PROTO_STREAM_PATH) == 0)
         return ROUTE_STREAM;
+    if (strcmp(path, "/v1/me") == 0)
+        return ROUTE_ME;
+    if (strcmp(path, "/v1/payments/export.csv") == 0)
+        return ROUTE_EXPORT;
     if (strncmp(path, prefix, plen) != 0)
         return ROUTE_NONE;
     const char *rest = path + plen;
@@ -79,6 +93,15 @@ static enum api_route match_route(const char *path, char id[37])
         return ROUTE_PAYMENT;
     if (strcmp(slash, "/events") == 0)
         return ROUTE_PAYMENT_EVENTS;
+    if (strcmp(slash, "/refunds") == 0)
+        return ROUTE_REFUNDS;
+    if (strncmp(slash, "/refunds/", 9) == 0) {
+        size_t sublen = strlen(slash + 9);
+        if (sublen == 0 || sublen > 36 || strchr(slash + 9, '/'))
+            return ROUTE_NONE;
+        memcpy(sub, slash + 9, sublen + 1);
+        return ROUTE_REFUND;
+    }
     return ROUTE_NONE;
 }
 
@@ -88,6 +111,7 @@ static bool method_allowed(enum api_route route, enum http_method m)
         m = HTTP_GET; /* http.c sends GET's headers without the body */
     switch (route) {
     case ROUTE_PAYMENTS:
+    case ROUTE_REFUNDS:
         return m == HTTP_GET || m == HTTP_POST;
     case ROUTE_PAYMENT:
         return m == HTTP_GET || m == HTTP_PATCH || m == HTTP_DELETE;
@@ -124,27 +148,68 @@ static struct db_job *new_job(db_run_fn run, void *arg, void (*free_arg)(void *)
     return job;
 }
 
-static bool idempotency_key_ok(const char *key)
+/* True for no key or a well-formed one; else answers 400 in `now`. */
+static bool idempotency_key_ok(const char *key, struct db_result *now)
 {
-    size_t n = strlen(key);
-    if (n < 1 || n > 255)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char) key[i] < 0x21 || (unsigned char) key[i] > 0x7e)
-            return false;
-    return true;
+    size_t n = key ? strlen(key) : 1;
+    bool ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && key && i < n; i++)
+        ok = (unsigned char) key[i] >= 0x21 && (unsigned char) key[i] <= 0x7e;
+    if (!ok)
+        db_result_error(now, 400, "bad_request",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                        "Idempotency-Key");
+    return ok;
+}
+
+void api_actor_json(const struct auth_identity *who, char *out, size_t cap)
+{
+    /* Names are limited to characters JSON carries unescaped (config.c). */
+    snprintf(out, cap, "{\"name\":\"%s\",\"role\":\"%s\"}", who->name, auth_role_name(who->role));
+}
+
+/* The request hash an Idempotency-Key answers for: SHA-256 of `route`, a
+ * newline and the canonical body (creates use the body alone, as before
+ * v1.1, so keys stored then still match). Returns 0, or -1 out of memory. */
+static int request_hash(const char *route, const cJSON *json, char out[65])
+{
+    char *canonical = pt_json_canonical(json);
+    if (!canonical)
+        return -1;
+    if (!route) {
+        auth_sha256_hex(canonical, strlen(canonical), out);
+        free(canonical);
+        return 0;
+    }
+    size_t rl = strlen(route), cl = strlen(canonical);
+    char *buf = malloc(rl + 1 + cl + 1);
+    if (buf) {
+        memcpy(buf, route, rl);
+        buf[rl] = '\n';
+        memcpy(buf + rl + 1, canonical, cl + 1);
+        auth_sha256_hex(buf, rl + 1 + cl, out);
+    }
+    free(canonical);
+    free(buf);
+    return buf ? 0 : -1;
+}
+
+/* Fills the idempotency part of a job. Returns 0, or -1 out of memory. */
+static int set_idempotency(struct store_idempotency *idem, const struct auth_identity *who,
+                           const char *key, const char *route, const cJSON *json)
+{
+    snprintf(idem->caller, sizeof idem->caller, "%s", who->caller);
+    if (request_hash(route, json, idem->request_hash) < 0)
+        return -1;
+    return key && !(idem->key = strdup(key)) ? -1 : 0;
 }
 
 struct db_job *api_prepare_create(const struct auth_identity *who, const char *body, size_t len,
                                   const char *idempotency_key, struct db_result *now)
 {
     pt_problem problem;
-    if (idempotency_key && !idempotency_key_ok(idempotency_key)) {
-        db_result_error(now, 400, "bad_request",
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                        "Idempotency-Key");
+    if (!idempotency_key_ok(idempotency_key, now))
         return NULL;
-    }
     cJSON *json = pt_json_parse_object(body, len, &problem);
     if (!json) {
         result_problem(now, &problem);
@@ -162,17 +227,10 @@ struct db_job *api_prepare_create(const struct auth_identity *who, const char *b
         result_problem(now, &problem);
         return NULL;
     }
-    char *canonical = pt_json_canonical(json);
+    int rc = set_idempotency(&in->idem, who, idempotency_key, NULL, json);
     cJSON_Delete(json);
-    if (!canonical) {
-        store_create_free(in);
-        db_result_error(now, 500, "internal", "out of memory", NULL);
-        return NULL;
-    }
-    auth_sha256_hex(canonical, strlen(canonical), in->request_hash);
-    free(canonical);
-    snprintf(in->caller, sizeof in->caller, "%s", who->caller);
-    if (idempotency_key && !(in->idempotency_key = strdup(idempotency_key))) {
+    api_actor_json(who, in->actor, sizeof in->actor);
+    if (rc < 0) {
         store_create_free(in);
         db_result_error(now, 500, "internal", "out of memory", NULL);
         return NULL;
@@ -183,7 +241,17 @@ struct db_job *api_prepare_create(const struct auth_identity *who, const char *b
     return job;
 }
 
-struct db_job *api_prepare_patch(const char *id, long long if_match, const char *body, size_t len,
+/* The actor of a change, in the three forms the store wants. */
+static void set_actor(const struct auth_identity *who, char *json, size_t cap, char name[65],
+                      char role[16])
+{
+    api_actor_json(who, json, cap);
+    snprintf(name, 65, "%s", who->name);
+    snprintf(role, 16, "%s", auth_role_name(who->role));
+}
+
+struct db_job *api_prepare_patch(const struct auth_identity *who, const char *id,
+                                 long long if_match, const char *body, size_t len,
                                  struct db_result *now)
 {
     pt_problem problem;
@@ -211,7 +279,61 @@ struct db_job *api_prepare_patch(const char *id, long long if_match, const char 
     }
     snprintf(in->id, sizeof in->id, "%s", id);
     in->if_match = if_match;
+    set_actor(who, in->actor, sizeof in->actor, in->actor_name, in->actor_role);
     struct db_job *job = new_job(store_run_patch, in, store_change_free);
+    if (!job)
+        db_result_error(now, 500, "internal", "out of memory", NULL);
+    return job;
+}
+
+struct db_job *api_prepare_refund(const struct auth_identity *who, const char *id,
+                                  long long if_match, const char *body, size_t len,
+                                  const char *idempotency_key, struct db_result *now)
+{
+    pt_problem problem;
+    if (!query_valid_uuid(id)) {
+        db_result_error(now, 404, "not_found", "no payment with this id", NULL);
+        return NULL;
+    }
+    if (!idempotency_key_ok(idempotency_key, now))
+        return NULL;
+    /* An empty body is an empty object: refund what is left. */
+    cJSON *json = len ? pt_json_parse_object(body, len, &problem) : cJSON_CreateObject();
+    if (!json) {
+        if (len)
+            result_problem(now, &problem);
+        else
+            db_result_error(now, 500, "internal", "out of memory", NULL);
+        return NULL;
+    }
+    struct store_refund *in = calloc(1, sizeof *in);
+    if (!in) {
+        cJSON_Delete(json);
+        db_result_error(now, 500, "internal", "out of memory", NULL);
+        return NULL;
+    }
+    if (pt_validate_refund(json, body, len, &in->req, &problem) < 0) {
+        cJSON_Delete(json);
+        store_refund_free(in);
+        result_problem(now, &problem);
+        return NULL;
+    }
+    /* The payment is part of what a key answers for. */
+    char route[80];
+    snprintf(route, sizeof route, "POST /v1/payments/%s/refunds", id);
+    for (char *p = route; *p; p++)
+        *p = (char) tolower((unsigned char) *p);
+    int rc = set_idempotency(&in->idem, who, idempotency_key, route, json);
+    cJSON_Delete(json);
+    if (rc < 0) {
+        store_refund_free(in);
+        db_result_error(now, 500, "internal", "out of memory", NULL);
+        return NULL;
+    }
+    snprintf(in->id, sizeof in->id, "%s", id);
+    in->if_match = if_match;
+    set_actor(who, in->actor, sizeof in->actor, in->actor_name, in->actor_role);
+    struct db_job *job = new_job(store_run_refund, in, store_refund_free);
     if (!job)
         db_result_error(now, 500, "internal", "out of memory", NULL);
     return job;
@@ -343,19 +465,27 @@ static int no_query_allowed(struct http_req *rq)
     return 0;
 }
 
+/* The Idempotency-Key header into key[300]: its length, -1 when absent,
+ * or -2 (answered 400) when too long to be valid. */
+static int idempotency_header(struct http_req *rq, char key[300])
+{
+    int klen = http_custom_header(rq, "idempotency-key:", key, 300);
+    if (klen == -1 && lws_hdr_custom_length(rq->wsi, "idempotency-key:", 16) >= 0)
+        klen = -2; /* present but too long */
+    if (klen == -2)
+        http_respond_error(rq, 400, "bad_request",
+                           "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                           "Idempotency-Key");
+    return klen;
+}
+
 static void handle_create(struct http_req *rq)
 {
     struct db_result now = {0};
     char key[300];
-    int klen = http_custom_header(rq, "idempotency-key:", key, sizeof key);
-    if (klen == -1 && lws_hdr_custom_length(rq->wsi, "idempotency-key:", 16) >= 0)
-        klen = -2; /* present but too long */
-    if (klen == -2) {
-        http_respond_error(rq, 400, "bad_request",
-                           "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                           "Idempotency-Key");
+    int klen = idempotency_header(rq, key);
+    if (klen == -2)
         return;
-    }
     struct db_job *job = api_prepare_create(&rq->who, rq->body ? rq->body : "", rq->body_len,
                                             klen >= 0 ? key : NULL, &now);
     submit(rq, job, &now);
@@ -445,6 +575,98 @@ static void submit_events(struct http_req *rq, db_run_fn run, const char *id,
     submit(rq, job, &now);
 }
 
+static void handle_refunds(struct http_req *rq, const char *id, const char *refund_id)
+{
+    struct db_result now = {0};
+    if (rq->method == HTTP_POST) {
+        if (rq->body_len > 0 && !json_content_type(rq)) {
+            http_respond_error(rq, 415, "unsupported_media_type",
+                               "send the body as Content-Type: application/json", NULL);
+            return;
+        }
+        long long if_match = parse_if_match(rq);
+        if (if_match == -2) {
+            http_respond_error(rq, 412, "version_mismatch",
+                               "If-Match must be an ETag such as \"3\"", NULL);
+            return;
+        }
+        char key[300];
+        int klen = idempotency_header(rq, key);
+        if (klen == -2)
+            return;
+        submit(rq,
+               api_prepare_refund(&rq->who, id, if_match, rq->body ? rq->body : "", rq->body_len,
+                                  klen >= 0 ? key : NULL, &now),
+               &now);
+        return;
+    }
+    if (!query_valid_uuid(id) || (refund_id && !query_valid_uuid(refund_id))) {
+        http_respond_error(rq, 404, "not_found",
+                           refund_id ? "no refund with this id" : "no payment with this id", NULL);
+        return;
+    }
+    struct store_get *in = calloc(1, sizeof *in);
+    if (in) {
+        snprintf(in->id, sizeof in->id, "%s", id);
+        snprintf(in->refund_id, sizeof in->refund_id, "%s", refund_id ? refund_id : "");
+    }
+    struct db_job *job = in ? new_job(store_run_refunds, in, free) : NULL;
+    if (!job)
+        db_result_error(&now, 500, "internal", "out of memory", NULL);
+    submit(rq, job, &now);
+}
+
+/* GET /v1/payments/export.csv: export.c streams it; viewers may export. */
+static void handle_export(struct http_req *rq)
+{
+    const char *keys[API_MAX_ARGS], *values[API_MAX_ARGS];
+    char store[8192];
+    int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
+    if (n < 0) {
+        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
+        return;
+    }
+    export_start(rq, keys, values, n);
+}
+
+/* GET /v1/me: who the caller's token acts as. */
+static void handle_me(struct http_req *rq)
+{
+    char actor[STORE_ACTOR_MAX];
+    api_actor_json(&rq->who, actor, sizeof actor);
+    char *body = strdup(actor);
+    if (!body)
+        http_respond_error(rq, 500, "internal", "out of memory", NULL);
+    else
+        http_respond(rq, 200, body);
+}
+
+/* GET /v1/stats: the list filters, without paging or order (v1.1). */
+static void handle_stats(struct http_req *rq)
+{
+    const char *keys[API_MAX_ARGS], *values[API_MAX_ARGS];
+    char store[8192];
+    int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
+    if (n < 0) {
+        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(keys[i], "limit") == 0 || strcmp(keys[i], "cursor") == 0 ||
+            strcmp(keys[i], "order") == 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "stats take the list filters, not %s", keys[i]);
+            http_respond_error(rq, 400, "bad_request", msg, keys[i]);
+            return;
+        }
+    }
+    struct db_result now = {0};
+    struct db_job *job = api_prepare_list(keys, values, n, &now);
+    if (job)
+        job->run = store_run_stats;
+    submit(rq, job, &now);
+}
+
 static void handle_by_id(struct http_req *rq, enum api_route route, const char *id)
 {
     struct db_result now = {0};
@@ -464,8 +686,10 @@ static void handle_by_id(struct http_req *rq, enum api_route route, const char *
                                "If-Match must be an ETag such as \"3\"", NULL);
             return;
         }
-        submit(rq, api_prepare_patch(id, if_match, rq->body ? rq->body : "", rq->body_len, &now),
-               &now);
+        submit(
+            rq,
+            api_prepare_patch(&rq->who, id, if_match, rq->body ? rq->body : "", rq->body_len, &now),
+            &now);
         return;
     }
     if (rq->method == HTTP_DELETE) {
@@ -479,6 +703,7 @@ static void handle_by_id(struct http_req *rq, enum api_route route, const char *
         if (in) {
             snprintf(in->id, sizeof in->id, "%s", id);
             in->if_match = if_match;
+            set_actor(&rq->who, in->actor, sizeof in->actor, in->actor_name, in->actor_role);
         }
         struct db_job *job = in ? new_job(store_run_delete, in, store_change_free) : NULL;
         if (!job)
@@ -492,15 +717,6 @@ static void handle_by_id(struct http_req *rq, enum api_route route, const char *
     if (route == ROUTE_PAYMENT)
         http_header(rq, WSI_TOKEN_HTTP_IF_NONE_MATCH, rq->if_none_match, sizeof rq->if_none_match);
     struct db_job *job = in ? new_job(store_run_get, in, free) : NULL;
-    if (!job)
-        db_result_error(&now, 500, "internal", "out of memory", NULL);
-    submit(rq, job, &now);
-}
-
-static void handle_simple(struct http_req *rq, db_run_fn run)
-{
-    struct db_result now = {0};
-    struct db_job *job = new_job(run, NULL, NULL);
     if (!job)
         db_result_error(&now, 500, "internal", "out of memory", NULL);
     submit(rq, job, &now);
@@ -523,8 +739,8 @@ static int authenticate(struct http_req *rq)
 
 void api_handle(struct http_req *rq)
 {
-    char id[37] = "";
-    enum api_route route = match_route(rq->path, id);
+    char id[37] = "", sub[37] = "";
+    enum api_route route = match_route(rq->path, id, sub);
     rq->route = routes[route].template;
     if (authenticate(rq) < 0) {
         ratelimit_auth_failed(rq);
@@ -576,8 +792,19 @@ void api_handle(struct http_req *rq)
         submit_events(rq, store_run_feed, NULL, 100);
         return;
     case ROUTE_STATS:
+        handle_stats(rq);
+        return;
+    case ROUTE_EXPORT:
+        handle_export(rq);
+        return;
+    case ROUTE_ME:
         if (no_query_allowed(rq) == 0)
-            handle_simple(rq, store_run_stats);
+            handle_me(rq);
+        return;
+    case ROUTE_REFUNDS:
+    case ROUTE_REFUND:
+        if (no_query_allowed(rq) == 0)
+            handle_refunds(rq, id, route == ROUTE_REFUND ? sub : NULL);
         return;
     case ROUTE_OPENAPI: {
         char *doc = strdup(embedded_openapi[0].text);

@@ -34,8 +34,19 @@ struct db_job *api_prepare_create(const struct auth_identity *who, const char *b
                                   const char *idempotency_key, struct db_result *now);
 
 /* The same for a PATCH of `id` with an optional If-Match version (-1). */
-struct db_job *api_prepare_patch(const char *id, long long if_match, const char *body, size_t len,
+struct db_job *api_prepare_patch(const struct auth_identity *who, const char *id,
+                                 long long if_match, const char *body, size_t len,
                                  struct db_result *now);
+
+/* The same for a refund of payment `id` (v1.1): optional If-Match version
+ * (-1) and Idempotency-Key (NULL). An empty body refunds what is left. */
+struct db_job *api_prepare_refund(const struct auth_identity *who, const char *id,
+                                  long long if_match, const char *body, size_t len,
+                                  const char *idempotency_key, struct db_result *now);
+
+/* The actor of the caller's changes as JSON {"name":…,"role":…}, into
+ * `out` (STORE_ACTOR_MAX bytes are enough). */
+void api_actor_json(const struct auth_identity *who, char *out, size_t cap);
 
 /* The same for a list page from decoded query pairs. */
 struct db_job *api_prepare_list(const char *const *keys, const char *const *values, int n,

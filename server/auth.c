@@ -43,6 +43,7 @@ int auth_check_token(const struct config *cfg, const char *token, size_t len,
     if (role == ROLE_NONE || len == 0)
         return -1;
     id->role = role;
+    snprintf(id->name, sizeof id->name, "%s", cfg->tokens[match].name);
     /* The caller id is the configured hash's prefix: stable across
      * restarts and replicas, and useless for recovering the token. */
     for (int i = 0; i < 8; i++)
@@ -55,6 +56,7 @@ int auth_check(const struct config *cfg, const char *header, struct auth_identit
     if (cfg->auth == CONFIG_AUTH_OFF) {
         id->role = ROLE_OPERATOR;
         snprintf(id->caller, sizeof id->caller, "local");
+        snprintf(id->name, sizeof id->name, "local");
         return 0;
     }
     if (!header || strncasecmp(header, "Bearer ", 7) != 0)
@@ -66,4 +68,9 @@ int auth_check(const struct config *cfg, const char *header, struct auth_identit
     while (len > 0 && token[len - 1] == ' ')
         len--;
     return auth_check_token(cfg, token, len, id);
+}
+
+const char *auth_role_name(enum config_role role)
+{
+    return role == ROLE_OPERATOR ? "operator" : "viewer";
 }

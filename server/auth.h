@@ -13,12 +13,18 @@
 
 #include "config.h"
 
-/* Who is calling: a role and a stable, non-secret caller id (a prefix of
- * the token's hash, or "local" when auth is off) for idempotency scoping. */
+/* Who is calling: a role, the token's name (the actor recorded with every
+ * change: "local" when auth is off) and a stable, non-secret caller id (a
+ * prefix of the token's hash, or "local") for idempotency and rate-limit
+ * scoping. */
 struct auth_identity {
     enum config_role role;
     char caller[24];
+    char name[CONFIG_TOKEN_NAME_MAX + 1];
 };
+
+/* "viewer" or "operator". */
+const char *auth_role_name(enum config_role role);
 
 /*
  * Resolves `header` (the Authorization value, may be NULL) under `cfg`.

@@ -165,12 +165,40 @@ static int hex_value(int c)
     return -1;
 }
 
+/* A token name: 1 to 64 of A-Z a-z 0-9 . _ @ - (safe in logs, JSON and
+ * the TUI without escaping). */
+static bool token_name_ok(const char *name, size_t len)
+{
+    if (len < 1 || len > CONFIG_TOKEN_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char) name[i]) && !strchr("._@-", name[i]))
+            return false;
+    return true;
+}
+
+/* NAME:ROLE:HASH (v1.1) or ROLE:HASH, whose name is ROLE- plus the first 8
+ * hex digits of the hash. */
 static int parse_one_token(const char *entry, size_t len, struct config_token *tok, char *cause,
                            size_t cause_len)
 {
     const char *colon = memchr(entry, ':', len);
     if (!colon)
-        return fail(cause, cause_len, "PAYTRACKR_TOKENS", "each entry must be ROLE:SHA256HEX");
+        return fail(cause, cause_len, "PAYTRACKR_TOKENS",
+                    "each entry must be NAME:ROLE:SHA256HEX or ROLE:SHA256HEX");
+    const char *second = memchr(colon + 1, ':', len - (size_t) (colon + 1 - entry));
+    const char *name = NULL;
+    size_t nlen = 0;
+    if (second) {
+        name = entry;
+        nlen = (size_t) (colon - entry);
+        if (!token_name_ok(name, nlen))
+            return fail(cause, cause_len, "PAYTRACKR_TOKENS",
+                        "a token NAME must be 1 to 64 of A-Z a-z 0-9 . _ @ -");
+        len -= nlen + 1;
+        entry = colon + 1;
+        colon = second;
+    }
     size_t rlen = (size_t) (colon - entry);
     if (rlen == 6 && memcmp(entry, "viewer", 6) == 0)
         tok->role = ROLE_VIEWER;
@@ -190,6 +218,26 @@ static int parse_one_token(const char *entry, size_t len, struct config_token *t
             return fail(cause, cause_len, "PAYTRACKR_TOKENS", "hash must be hex digits");
         tok->hash[i] = (unsigned char) (hi << 4 | lo);
     }
+    if (name)
+        snprintf(tok->name, sizeof tok->name, "%.*s", (int) nlen, name);
+    else
+        snprintf(tok->name, sizeof tok->name, "%s-%02x%02x%02x%02x",
+                 tok->role == ROLE_OPERATOR ? "operator" : "viewer", tok->hash[0], tok->hash[1],
+                 tok->hash[2], tok->hash[3]);
+    return 0;
+}
+
+/* Names are who did what in the audit trail: two tokens may not share one. */
+static int names_unique(const struct config_token *toks, size_t n, char *cause, size_t cause_len)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(toks[i].name, toks[j].name) == 0) {
+                snprintf(cause, cause_len,
+                         "PAYTRACKR_TOKENS: the token name \"%s\" is used more than once",
+                         toks[i].name);
+                return -1;
+            }
     return 0;
 }
 
@@ -226,6 +274,10 @@ int config_parse_tokens(const char *text, struct config_token **out, size_t *cou
         if (*p)
             p++;
     }
+    if (names_unique(toks, n, cause, cause_len) < 0) {
+        free(toks);
+        return -1;
+    }
     *out = toks;
     *count = n;
     return 0;
@@ -233,7 +285,11 @@ int config_parse_tokens(const char *text, struct config_token **out, size_t *cou
 
 int config_load_database(struct config *cfg, char *cause, size_t cause_len)
 {
-    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0)
+    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0 ||
+        config_secret("PAYTRACKR_MIGRATE_DATABASE_URL", &cfg->migrate_database_url, cause,
+                      cause_len) < 0 ||
+        copy_plain("PAYTRACKR_MIGRATE_KEYVAULT_SECRET", NULL, &cfg->migrate_keyvault_secret, cause,
+                   cause_len) < 0)
         return -1;
     if (copy_plain("PAYTRACKR_KEYVAULT_URL", NULL, &cfg->keyvault_url, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_KEYVAULT_SECRET", "postgres-connection-string", &cfg->keyvault_secret,
@@ -241,6 +297,11 @@ int config_load_database(struct config *cfg, char *cause, size_t cause_len)
         copy_plain("AZURE_CLIENT_ID", NULL, &cfg->azure_client_id, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_IMDS_ENDPOINT", "http://169.254.169.254", &cfg->imds_endpoint, cause,
                    cause_len) < 0 ||
+        copy_plain("AZURE_FEDERATED_TOKEN_FILE", NULL, &cfg->azure_federated_token_file, cause,
+                   cause_len) < 0 ||
+        copy_plain("AZURE_TENANT_ID", NULL, &cfg->azure_tenant_id, cause, cause_len) < 0 ||
+        copy_plain("AZURE_AUTHORITY_HOST", NULL, &cfg->azure_authority_host, cause, cause_len) <
+            0 ||
         copy_plain("PAYTRACKR_DB_SSLROOTCERT", NULL, &cfg->db_sslrootcert, cause, cause_len) < 0)
         return -1;
     if (!cfg->database_url && !cfg->keyvault_url)
@@ -385,6 +446,12 @@ static int load_tls(struct config *cfg, char *cause, size_t cause_len)
                            cause_len) < 0)
             return -1;
     }
+    /* How often the loop looks at the certificate files for a renewal
+     * (tls.c); 0 turns the watch off, leaving SIGHUP. */
+    long reload = 0;
+    if (parse_int("PAYTRACKR_TLS_RELOAD_SECONDS", 60, 0, 86400, &reload, cause, cause_len) < 0)
+        return -1;
+    cfg->tls_reload_seconds = (int) reload;
     return 0;
 }
 
@@ -425,6 +492,14 @@ void config_free(struct config *cfg)
     }
     free(cfg->keyvault_url);
     free(cfg->keyvault_secret);
+    if (cfg->migrate_database_url) {
+        memset(cfg->migrate_database_url, 0, strlen(cfg->migrate_database_url));
+        free(cfg->migrate_database_url);
+    }
+    free(cfg->migrate_keyvault_secret);
+    free(cfg->azure_federated_token_file);
+    free(cfg->azure_tenant_id);
+    free(cfg->azure_authority_host);
     free(cfg->azure_client_id);
     free(cfg->imds_endpoint);
     free(cfg->db_sslrootcert);

@@ -18,9 +18,12 @@ enum config_auth { CONFIG_AUTH_REQUIRED, CONFIG_AUTH_OFF };
 enum config_log_format { CONFIG_LOG_JSON, CONFIG_LOG_TEXT };
 enum config_role { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_OPERATOR = 2 };
 
-/* One accepted token: its role and the SHA-256 of the token, never the
- * token itself. */
+#define CONFIG_TOKEN_NAME_MAX 64
+
+/* One accepted token: who it acts as (the audit trail's actor), its role
+ * and the SHA-256 of the token, never the token itself. */
 struct config_token {
+    char name[CONFIG_TOKEN_NAME_MAX + 1];
     enum config_role role;
     unsigned char hash[32];
 };
@@ -33,9 +36,18 @@ struct config {
 
     char *database_url; /* owned; NULL when Key Vault supplies it */
     char *keyvault_url; /* owned */
+    /* `migrate` only: the schema owner's connection string, directly or
+     * as a Key Vault secret name; the server's own URL is then the
+     * least-privileged application login that migrate sets up. */
+    char *migrate_database_url;
+    char *migrate_keyvault_secret;
     char *keyvault_secret;
     char *azure_client_id;
     char *imds_endpoint;
+    /* Workload Identity, injected by the AKS webhook (keyvault.h) */
+    char *azure_federated_token_file;
+    char *azure_tenant_id;
+    char *azure_authority_host;
     char *db_sslrootcert;
 
     struct config_token *tokens; /* owned array */
@@ -44,6 +56,7 @@ struct config {
 
     char *tls_cert;
     char *tls_key;
+    int tls_reload_seconds; /* PAYTRACKR_TLS_RELOAD_SECONDS: file watch period, 0 = off */
 
     int db_pool_size;
     int db_queue_size;

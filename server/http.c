@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "export.h"
 #include "guard.h"
 #include "pjson.h"
 #include "proto.h"
@@ -264,7 +265,7 @@ static void log_request(struct http_req *rq)
 }
 
 /* Returns non-zero when the connection should close. */
-static int finish_request(struct http_req *rq)
+int http_finish_request(struct http_req *rq)
 {
     log_request(rq);
     struct lws *wsi = rq->wsi;
@@ -310,6 +311,8 @@ static void intake_done(struct http_req *rq)
  */
 static int on_writeable(struct http_req *rq)
 {
+    if (rq->export)
+        return export_writeable(rq);
     if (rq->phase != HTTP_SEND_HEADERS && rq->phase != HTTP_SEND_BODY)
         return 0;
     unsigned char *start = rq->srv->tx_buf + LWS_PRE, *p = start;
@@ -335,7 +338,7 @@ static int on_writeable(struct http_req *rq)
         lws_callback_on_writable(rq->wsi);
         return 0;
     }
-    return finish_request(rq) ? -1 : 0;
+    return http_finish_request(rq) ? -1 : 0;
 }
 
 static void read_method(struct http_req *rq)
@@ -746,6 +749,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             if (rq->job)
                 rq->job->owner = NULL; /* the job finishes without us */
             rq->job = NULL;
+            export_release(rq);
             unlink_request(rq);
             free(rq->body);
             free(rq->resp_body);

@@ -116,6 +116,8 @@ struct http_req {
     bool replayed;
     bool www_authenticate;
     bool close_after;
+
+    struct export_state *export; /* GET /v1/payments/export.csv (export.h) */
 };
 
 /* The protocol callback for lws (public vhost, protocol "http"). */
@@ -129,6 +131,11 @@ void http_respond(struct http_req *rq, int status, char *body);
 /* An error answer in the contract's shape. */
 void http_respond_error(struct http_req *rq, int status, const char *code, const char *message,
                         const char *field);
+
+/* The answer is complete: logs it, counts it and readies the connection
+ * for the next request. Returns non-zero when the connection should close.
+ * For answers written outside http.c (export.c). */
+int http_finish_request(struct http_req *rq);
 
 /* Moves a finished job's result into the answer. */
 void http_respond_result(struct http_req *rq, struct db_result *result);

@@ -328,7 +328,7 @@ static void send_fetch(struct listener *l)
     const char *params[2] = {after, limit};
     if (send_query(l, Q_EVENTS,
                    "SELECT ev_seq, ev_type, ev_at, ev_payment, ev_status, ev_currency, "
-                   "ev_payer, ev_payee, stable, high "
+                   "ev_payer, ev_payee, stable, high, ev_actor, ev_refund "
                    "FROM paytrackr_stream_fetch($1::bigint, $2::int)",
                    2, params) < 0)
         lost(l, "query could not be sent");
@@ -416,6 +416,8 @@ static int broadcast_rows(struct listener *l, PGresult *res)
         ev.currency = PQgetvalue(res, i, 5);
         ev.payer = PQgetvalue(res, i, 6);
         ev.payee = PQgetvalue(res, i, 7);
+        ev.actor = PQgetisnull(res, i, 10) ? NULL : PQgetvalue(res, i, 10);
+        ev.refund = PQgetisnull(res, i, 11) ? NULL : PQgetvalue(res, i, 11);
         stream_broadcast(l->srv, &ev);
         l->delivered = ev.seq;
         events++;

@@ -189,6 +189,9 @@ static void keyvault_settings(const struct config *cfg, kv_config *kv)
     kv->secret_name = cfg->keyvault_secret;
     kv->client_id = cfg->azure_client_id;
     kv->imds_endpoint = cfg->imds_endpoint;
+    kv->federated_token_file = cfg->azure_federated_token_file;
+    kv->tenant_id = cfg->azure_tenant_id;
+    kv->authority_host = cfg->azure_authority_host;
 }
 
 /* ---- serving ---------------------------------------------------------------- */
@@ -301,7 +304,7 @@ static void handle_signal(struct server *srv)
     signal_seen = 0;
     if (hup_seen) {
         hup_seen = 0;
-        tls_reload(srv);
+        tls_reload(srv, "SIGHUP");
     }
     if (term_seen) {
         term_seen = 0;
@@ -405,6 +408,7 @@ static int serve(void)
     health_tick(&srv.sul_health);
     housekeeping_start(&srv);
     guard_start(&srv);
+    tls_watch_start(&srv);
     while (!srv.stop) {
         if (lws_service(srv.context, 0) < 0)
             break;
@@ -414,6 +418,7 @@ static int serve(void)
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
     housekeeping_stop(&srv);
+    tls_watch_stop(&srv);
     guard_stop(&srv);
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */
@@ -432,6 +437,51 @@ static int serve(void)
 
 /* ---- subcommands -------------------------------------------------------------- */
 
+/* Reads one Key Vault secret into *out (malloc'd) when *out is still NULL.
+ * Returns 0, -2 for a settings problem, -1 when the read failed. */
+static int keyvault_read(const struct config *cfg, const char *secret, char **out, char *cause,
+                         size_t cause_len)
+{
+    if (*out)
+        return 0;
+    kv_config kv;
+    keyvault_settings(cfg, &kv);
+    kv.secret_name = secret;
+    if (kv_config_check(&kv, cause, cause_len) < 0)
+        return -2;
+    char *value = NULL;
+    if (kv_fetch_secret(&kv, &value, cause, cause_len) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "Key Vault: %s", cause);
+        snprintf(cause, cause_len, "%s", msg);
+        return -1;
+    }
+    *out = strdup(value);
+    kv_secret_free(value);
+    if (!*out) {
+        snprintf(cause, cause_len, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The URLs `migrate` needs: the application's (PAYTRACKR_DATABASE_URL or
+ * the Key Vault secret) always, and the schema owner's when
+ * PAYTRACKR_MIGRATE_DATABASE_URL or PAYTRACKR_MIGRATE_KEYVAULT_SECRET is
+ * set. Returns 0, or keyvault_read's -2 or -1 with a cause.
+ */
+static int migrate_urls(struct config *cfg, char *cause, size_t cause_len)
+{
+    if (!cfg->migrate_database_url && cfg->migrate_keyvault_secret) {
+        int rc = keyvault_read(cfg, cfg->migrate_keyvault_secret, &cfg->migrate_database_url, cause,
+                               cause_len);
+        if (rc < 0)
+            return rc;
+    }
+    return keyvault_read(cfg, cfg->keyvault_secret, &cfg->database_url, cause, cause_len);
+}
+
 static int cmd_migrate(void)
 {
     /* An interrupted migration rolls back (each runs in a transaction):
@@ -449,20 +499,17 @@ static int cmd_migrate(void)
         config_free(&cfg);
         return EXIT_CONFIG;
     }
-    if (!cfg.database_url) {
-        kv_config kv;
-        keyvault_settings(&cfg, &kv);
-        if (kv_config_check(&kv, cause, sizeof cause) < 0) {
-            fprintf(stderr, "paytrackr-server: %s\n", cause);
-            config_free(&cfg);
-            return EXIT_CONFIG;
-        }
-        if (kv_fetch_secret(&kv, &cfg.database_url, cause, sizeof cause) < 0) {
-            fprintf(stderr, "paytrackr-server: migrate: Key Vault: %s\n", cause);
-            config_free(&cfg);
-            return 1;
-        }
+    int url_rc = migrate_urls(&cfg, cause, sizeof cause);
+    if (url_rc < 0) {
+        fprintf(stderr, "paytrackr-server: %s%s\n", url_rc == -2 ? "" : "migrate: ", cause);
+        config_free(&cfg);
+        return url_rc == -2 ? EXIT_CONFIG : 1;
     }
+    /* With an owner's URL, migrate connects as the owner and sets up the
+     * application's login (cfg.database_url); otherwise it migrates as the
+     * application's role, as before. */
+    const char *connect_url =
+        cfg.migrate_database_url ? cfg.migrate_database_url : cfg.database_url;
     /* An init container may start before the database accepts
      * connections: retry for up to a minute. */
     PGconn *conn = NULL;
@@ -470,7 +517,7 @@ static int cmd_migrate(void)
         /* The same CA file the server's own connections use, so that
          * sslmode=verify-full works here too. */
         const char *keys[] = {"dbname", cfg.db_sslrootcert ? "sslrootcert" : NULL, NULL};
-        const char *vals[] = {cfg.database_url, cfg.db_sslrootcert, NULL};
+        const char *vals[] = {connect_url, cfg.db_sslrootcert, NULL};
         conn = PQconnectdbParams(keys, vals, 1);
         if (PQstatus(conn) == CONNECTION_OK)
             break;
@@ -480,13 +527,20 @@ static int cmd_migrate(void)
         conn = NULL;
         sleep(2);
     }
-    config_free(&cfg);
     if (!conn) {
+        config_free(&cfg);
         fprintf(stderr, "paytrackr-server: migrate: database unreachable\n");
         return 1;
     }
     int n = migrate_apply(conn, &lg, cause, sizeof cause);
+    if (n >= 0 && cfg.migrate_database_url) {
+        if (migrate_app_login(conn, cfg.database_url, cause, sizeof cause) < 0)
+            n = -1;
+        else
+            log_msg(&lg, LOG_INFO, "migrate: application login role is set up (paytrackr_app)");
+    }
     PQfinish(conn);
+    config_free(&cfg);
     if (n < 0) {
         fprintf(stderr, "paytrackr-server: migrate: %s\n", cause);
         return 1;

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 struct http_req;
 struct listener;
@@ -50,6 +51,7 @@ struct server {
     lws_sorted_usec_list_t sul_housekeeping; /* housekeeping.c */
     bool housekeeping_in_flight;
     lws_sorted_usec_list_t sul_drain;
+    struct tls_watch tls_watch; /* certificate renewal (tls.c) */
 
     /* the WebSocket stream (stream.c) and its LISTEN connection (listener.c) */
     struct listener *listener;

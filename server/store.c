@@ -23,8 +23,8 @@
 #define PAYMENT_COLUMNS                                                                  \
     "id::text, amount, currency, payer, payee, reference, description, method, status, " \
     "metadata::text, version, to_char(created_at AT TIME ZONE 'UTC', " TS_FMT "), "      \
-    "to_char(updated_at AT TIME ZONE 'UTC', " TS_FMT ")"
-#define PAYMENT_NCOLS 13
+    "to_char(updated_at AT TIME ZONE 'UTC', " TS_FMT "), amount_refunded"
+#define PAYMENT_NCOLS 14
 /* The cursor key, with microseconds so keyset comparisons are exact. */
 #define CURSOR_COLUMN "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
@@ -130,6 +130,9 @@ static int row_to_payment(PGresult *res, int row, int col, pt_payment *p)
         return -1;
     snprintf(p->created_at, sizeof p->created_at, "%s", PQgetvalue(res, row, col + 11));
     snprintf(p->updated_at, sizeof p->updated_at, "%s", PQgetvalue(res, row, col + 12));
+    if (parse_int64(PQgetvalue(res, row, col + 13), &p->amount_refunded) < 0 ||
+        p->amount_refunded < 0 || p->amount_refunded > p->amount)
+        return -1;
     return 0;
 }
 
@@ -166,7 +169,8 @@ static char *metadata_text(const pt_payment *p)
  * last, just before COMMIT: readers wait for it meanwhile. Returns 0 or -1
  * (the query failed; result filled).
  */
-static int insert_event(PGconn *conn, struct db_result *r, const char *type, const pt_payment *p)
+static int insert_event(PGconn *conn, struct db_result *r, const char *type, const pt_payment *p,
+                        const char *actor, const char *refund)
 {
     char *payment = NULL;
     cJSON *json = pt_payment_to_json(p);
@@ -177,14 +181,14 @@ static int insert_event(PGconn *conn, struct db_result *r, const char *type, con
         db_result_error(r, 500, "internal", "out of memory", NULL);
         return -1;
     }
-    const char *params[4] = {type, p->id, p->updated_at, payment};
-    PGresult *res =
-        pgstmt_exec(conn,
-                    "WITH e AS (INSERT INTO payment_events (type, payment_id, at, payment) "
-                    "VALUES ($1, $2::uuid, $3::timestamptz, $4::json) RETURNING seq) "
-                    "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', seq::text), "
-                    "pg_advisory_xact_lock((seq >> 32)::int, ((seq << 32) >> 32)::int) FROM e",
-                    4, params);
+    const char *params[6] = {type, p->id, p->updated_at, payment, actor, refund};
+    PGresult *res = pgstmt_exec(
+        conn,
+        "WITH e AS (INSERT INTO payment_events (type, payment_id, at, payment, actor, refund) "
+        "VALUES ($1, $2::uuid, $3::timestamptz, $4::json, $5::json, $6::json) RETURNING seq) "
+        "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', seq::text), "
+        "pg_advisory_xact_lock((seq >> 32)::int, ((seq << 32) >> 32)::int) FROM e",
+        6, params);
     free(payment);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
@@ -220,17 +224,17 @@ static int begin(PGconn *conn, struct db_result *r)
 
 /* The advisory lock key for one caller's idempotency key: 64 bits of
  * SHA-256, so unrelated keys practically never share a lock. */
-static void idempotency_lock_key(const struct store_create *in, char out[24])
+static void idempotency_lock_key(const struct store_idempotency *in, char out[24])
 {
     unsigned char h[32];
-    size_t cl = strlen(in->caller), kl = strlen(in->idempotency_key);
+    size_t cl = strlen(in->caller), kl = strlen(in->key);
     char *buf = malloc(cl + kl + 2);
     if (!buf) {
         snprintf(out, 24, "0");
         return;
     }
     memcpy(buf, in->caller, cl + 1);
-    memcpy(buf + cl + 1, in->idempotency_key, kl + 1);
+    memcpy(buf + cl + 1, in->key, kl + 1);
     auth_sha256(buf, cl + kl + 2, h);
     free(buf);
     int64_t k = 0;
@@ -245,7 +249,7 @@ static void idempotency_lock_key(const struct store_create *in, char out[24])
  * looks for a stored answer. Returns 1 when `r` now holds the answer (a
  * replay, a reuse error, or a failure), 0 to go on and create.
  */
-static int idempotency_check(PGconn *conn, const struct store_create *in, struct db_result *r)
+static int idempotency_check(PGconn *conn, const struct store_idempotency *in, struct db_result *r)
 {
     char lock_key[24];
     idempotency_lock_key(in, lock_key);
@@ -263,7 +267,7 @@ static int idempotency_check(PGconn *conn, const struct store_create *in, struct
                         NULL);
         return 1;
     }
-    const char *params[2] = {in->caller, in->idempotency_key};
+    const char *params[2] = {in->caller, in->key};
     res = pgstmt_exec(conn,
                       "SELECT request_hash, status, body, location, etag FROM idempotency_keys "
                       "WHERE caller = $1 AND key = $2 "
@@ -280,7 +284,9 @@ static int idempotency_check(PGconn *conn, const struct store_create *in, struct
     if (strcmp(PQgetvalue(res, 0, 0), in->request_hash) != 0) {
         PQclear(res);
         db_result_error(r, 422, "idempotency_key_reused",
-                        "this Idempotency-Key was used with a different request body", NULL);
+                        "this Idempotency-Key was used for another request (a different body "
+                        "or another route)",
+                        NULL);
         return 1;
     }
     r->status = atoi(PQgetvalue(res, 0, 1));
@@ -294,12 +300,12 @@ static int idempotency_check(PGconn *conn, const struct store_create *in, struct
     return 1;
 }
 
-static int idempotency_store(PGconn *conn, const struct store_create *in, struct db_result *r)
+static int idempotency_store(PGconn *conn, const struct store_idempotency *in, struct db_result *r)
 {
     char status[8];
     snprintf(status, sizeof status, "%d", r->status);
-    const char *params[7] = {in->caller, in->idempotency_key, in->request_hash, status,
-                             r->body,    r->location,         r->etag};
+    const char *params[7] = {in->caller, in->key,     in->request_hash, status,
+                             r->body,    r->location, r->etag};
     /* An expired row for the same key is replaced. */
     PGresult *res = pgstmt_exec(
         conn,
@@ -399,16 +405,16 @@ void store_run_create(struct db_job *job, PGconn *conn)
     }
     if (begin(conn, r) < 0)
         return;
-    if (in->idempotency_key && idempotency_check(conn, in, r))
+    if (in->idem.key && idempotency_check(conn, &in->idem, r))
         goto done;
     if (insert_payment(conn, in->id, &in->payment, &p, r) < 0 ||
-        insert_event(conn, r, pt_event_name(PT_EVENT_CREATED), &p) < 0)
+        insert_event(conn, r, pt_event_name(PT_EVENT_CREATED), &p, in->actor, NULL) < 0)
         goto done;
     result_payment(r, 201, &p);
     if (r->status != 201)
         goto done;
     snprintf(r->location, sizeof r->location, "/v1/payments/%s", p.id);
-    if (in->idempotency_key && idempotency_store(conn, in, r) < 0)
+    if (in->idem.key && idempotency_store(conn, &in->idem, r) < 0)
         goto done;
     in->backend_pid = PQbackendPID(conn);
     if (commit(conn, r) < 0) {
@@ -508,7 +514,7 @@ void store_create_free(void *arg)
     struct store_create *in = arg;
     if (!in)
         return;
-    free(in->idempotency_key);
+    free(in->idem.key);
     pt_payment_clear(&in->payment);
     free(in);
 }
@@ -561,12 +567,12 @@ void store_run_get(struct db_job *job, PGconn *conn)
 
 /* ---- patch and delete ------------------------------------------------- */
 
-static int check_if_match(const struct store_change *in, const pt_payment *p, struct db_result *r)
+static int check_if_match(int64_t if_match, const pt_payment *p, struct db_result *r)
 {
-    if (in->if_match >= 0 && in->if_match != p->version) {
+    if (if_match >= 0 && if_match != p->version) {
         char msg[128];
         snprintf(msg, sizeof msg, "the payment is at version %" PRId64 ", not %" PRId64, p->version,
-                 in->if_match);
+                 if_match);
         db_result_error(r, 412, "version_mismatch", msg, NULL);
         return -1;
     }
@@ -582,7 +588,9 @@ static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out, s
         db_result_error(r, 500, "internal", "out of memory", NULL);
         return -1;
     }
-    const char *params[10] = {np->id,
+    char refunded[24];
+    snprintf(refunded, sizeof refunded, "%" PRId64, np->amount_refunded);
+    const char *params[11] = {np->id,
                               amount,
                               np->currency,
                               np->payer,
@@ -591,18 +599,221 @@ static int update_payment(PGconn *conn, const pt_payment *np, pt_payment *out, s
                               np->description,
                               pt_method_name(np->method),
                               pt_status_name(np->status),
-                              meta};
+                              meta,
+                              refunded};
     PGresult *res = pgstmt_exec(
         conn,
         "UPDATE payments SET amount = $2::bigint, currency = $3, payer = $4, payee = $5, "
         "reference = $6, description = $7, method = $8, status = $9, metadata = $10::jsonb, "
-        "version = version + 1, "
+        "amount_refunded = $11::bigint, version = version + 1, "
         "updated_at = greatest(date_trunc('milliseconds', clock_timestamp()), updated_at) "
         "WHERE id = $1::uuid AND deleted_at IS NULL RETURNING " PAYMENT_COLUMNS,
-        10, params);
+        11, params);
     free(meta);
     return returned_payment(conn, res, out, r);
 }
+
+/* ---- refunds ------------------------------------------------------------- */
+
+#define REFUND_COLUMNS                                                                           \
+    "id::text, payment_id::text, amount::text, currency, reason, note, actor_name, actor_role, " \
+    "to_char(created_at AT TIME ZONE 'UTC', " TS_FMT ")"
+
+/* A refund row as the contract's JSON (caller owns), NULL when out of
+ * memory. The row is this server's own writing, CHECKed by the schema. */
+static cJSON *refund_from_row(PGresult *res, int row)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *actor = cJSON_CreateObject();
+    if (!o || !actor) {
+        cJSON_Delete(o);
+        cJSON_Delete(actor);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "id", PQgetvalue(res, row, 0));
+    cJSON_AddStringToObject(o, "payment_id", PQgetvalue(res, row, 1));
+    cJSON_AddItemToObject(o, "amount", cJSON_CreateRaw(PQgetvalue(res, row, 2)));
+    cJSON_AddStringToObject(o, "currency", PQgetvalue(res, row, 3));
+    cJSON_AddStringToObject(o, "reason", PQgetvalue(res, row, 4));
+    if (PQgetisnull(res, row, 5))
+        cJSON_AddNullToObject(o, "note");
+    else
+        cJSON_AddStringToObject(o, "note", PQgetvalue(res, row, 5));
+    cJSON_AddStringToObject(actor, "name", PQgetvalue(res, row, 6));
+    cJSON_AddStringToObject(actor, "role", PQgetvalue(res, row, 7));
+    cJSON_AddItemToObject(o, "actor", actor);
+    cJSON_AddStringToObject(o, "created_at", PQgetvalue(res, row, 8));
+    return o;
+}
+
+/*
+ * Records a refund of `amount` from `p` (locked, settled, with that much
+ * left) in this transaction. Returns the refund's JSON text (malloc'd), or
+ * NULL with the result filled.
+ */
+static char *insert_refund(PGconn *conn, const pt_payment *p, int64_t amount,
+                           pt_refund_reason reason, const char *note, const char *actor_name,
+                           const char *actor_role, struct db_result *r)
+{
+    char amt[24];
+    snprintf(amt, sizeof amt, "%" PRId64, amount);
+    const char *params[7] = {p->id, amt,        p->currency, pt_reason_name(reason),
+                             note,  actor_name, actor_role};
+    PGresult *res = pgstmt_exec(
+        conn,
+        "INSERT INTO refunds (payment_id, amount, currency, reason, note, actor_name, actor_role, "
+        "created_at) VALUES ($1::uuid, $2::bigint, $3, $4, $5, $6, $7, "
+        "date_trunc('milliseconds', clock_timestamp())) RETURNING " REFUND_COLUMNS,
+        7, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        db_result_from_pg(r, conn, res);
+        return NULL;
+    }
+    cJSON *json = refund_from_row(res, 0);
+    PQclear(res);
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!text)
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+    return text;
+}
+
+/*
+ * The refund itself, on `cur` (locked): the refund row, the payment's
+ * amount_refunded (and status, when nothing is left) with a new version,
+ * and one payment.updated event carrying the refund. Returns the refund's
+ * JSON text (malloc'd) with *updated filled, or NULL with the result set.
+ */
+static char *apply_refund(PGconn *conn, pt_payment *cur, int64_t amount, pt_refund_reason reason,
+                          const char *note, const char *actor_json, const char *actor_name,
+                          const char *actor_role, pt_payment *updated, struct db_result *r)
+{
+    char *refund = insert_refund(conn, cur, amount, reason, note, actor_name, actor_role, r);
+    if (!refund)
+        return NULL;
+    cur->amount_refunded += amount;
+    if (cur->amount_refunded == cur->amount)
+        cur->status = PT_STATUS_REFUNDED;
+    if (update_payment(conn, cur, updated, r) < 0 ||
+        insert_event(conn, r, "payment.updated", updated, actor_json, refund) < 0) {
+        free(refund);
+        return NULL;
+    }
+    return refund;
+}
+
+/* 409 unless `p` can be refunded (settled); 422 naming amount unless
+ * `amount` (0: what is left) fits what is left. Sets *amount. */
+static int check_refundable(const pt_payment *p, int64_t *amount, struct db_result *r)
+{
+    if (p->status != PT_STATUS_SETTLED) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "only a settled payment can be refunded; this one is %s",
+                 pt_status_name(p->status));
+        db_result_error(r, 409, "invalid_transition", msg, "status");
+        return -1;
+    }
+    int64_t left = p->amount - p->amount_refunded;
+    if (*amount == 0)
+        *amount = left;
+    if (*amount < 1 || *amount > left) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "amount must be an integer from 1 to %" PRId64 " (what is left)",
+                 left);
+        db_result_error(r, 422, "validation_failed", msg, "amount");
+        return -1;
+    }
+    return 0;
+}
+
+void store_run_refund(struct db_job *job, PGconn *conn)
+{
+    struct store_refund *in = job->arg;
+    struct db_result *r = &job->result;
+    pt_payment cur = {0}, updated = {0};
+    char *refund = NULL;
+    if (begin(conn, r) < 0)
+        return;
+    if (in->idem.key && idempotency_check(conn, &in->idem, r))
+        goto done;
+    /* FOR UPDATE: concurrent refunds of one payment take turns, each
+     * seeing what the one before it left. */
+    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in->if_match, &cur, r) < 0)
+        goto done;
+    int64_t amount = in->req.has_amount ? in->req.amount : 0;
+    if (check_refundable(&cur, &amount, r) < 0)
+        goto done;
+    refund = apply_refund(conn, &cur, amount, in->req.reason, in->req.note, in->actor,
+                          in->actor_name, in->actor_role, &updated, r);
+    if (!refund)
+        goto done;
+    free(r->body);
+    r->status = 201;
+    r->body = refund;
+    refund = NULL;
+    /* the new refund's id is the body's first member */
+    snprintf(r->location, sizeof r->location, "/v1/payments/%s/refunds/%.36s", cur.id, r->body + 7);
+    if (in->idem.key && idempotency_store(conn, &in->idem, r) < 0)
+        goto done;
+    if (commit(conn, r) < 0)
+        goto done;
+    pt_payment_clear(&cur);
+    pt_payment_clear(&updated);
+    return;
+done:
+    rollback(conn);
+    free(refund);
+    pt_payment_clear(&cur);
+    pt_payment_clear(&updated);
+}
+
+void store_run_refunds(struct db_job *job, PGconn *conn)
+{
+    struct store_get *in = job->arg;
+    struct db_result *r = &job->result;
+    pt_payment p = {0};
+    int found = load_payment(conn, in->id, 0, &p, r);
+    pt_payment_clear(&p);
+    if (found != 1)
+        return;
+    const char *params[2] = {in->id, in->refund_id[0] ? in->refund_id : NULL};
+    PGresult *res =
+        pgstmt_exec(conn,
+                    "SELECT " REFUND_COLUMNS " FROM refunds WHERE payment_id = $1::uuid "
+                    "AND ($2::uuid IS NULL OR id = $2::uuid) "
+                    "ORDER BY refunds.created_at, refunds.id",
+                    2, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return;
+    }
+    if (in->refund_id[0]) {
+        if (PQntuples(res) == 1)
+            set_body_json(r, 200, refund_from_row(res, 0));
+        else
+            db_result_error(r, 404, "not_found", "no refund with this id", NULL);
+        PQclear(res);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(body, "data");
+    for (int i = 0; data && i < PQntuples(res); i++)
+        cJSON_AddItemToArray(data, refund_from_row(res, i));
+    PQclear(res);
+    set_body_json(r, 200, body);
+}
+
+void store_refund_free(void *arg)
+{
+    struct store_refund *in = arg;
+    if (!in)
+        return;
+    free(in->idem.key);
+    pt_refund_request_clear(&in->req);
+    free(in);
+}
+
+/* ---- patch and delete, continued ---------------------------------------- */
 
 void store_run_patch(struct db_job *job, PGconn *conn)
 {
@@ -611,10 +822,11 @@ void store_run_patch(struct db_job *job, PGconn *conn)
     pt_payment cur = {0}, updated = {0};
     if (begin(conn, r) < 0)
         return;
-    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in, &cur, r) < 0)
+    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in->if_match, &cur, r) < 0)
         goto done;
     int changed = 0;
     pt_problem problem;
+    pt_status was = cur.status;
     if (pt_validate_apply(&cur, &in->patch, in->changes, &changed, &problem) < 0) {
         int status = strcmp(problem.code, "invalid_transition") == 0 ? 409 : 422;
         db_result_error(r, status, problem.code, problem.message,
@@ -628,9 +840,23 @@ void store_run_patch(struct db_job *job, PGconn *conn)
         pt_payment_clear(&cur);
         return;
     }
-    if (update_payment(conn, &cur, &updated, r) < 0 ||
-        insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated) < 0)
+    if (was == PT_STATUS_SETTLED && cur.status == PT_STATUS_REFUNDED) {
+        /* The v1 shortcut is a refund of what is left, reason other: the
+         * same rows and event as POST .../refunds (with the PATCH's other
+         * changes in the same new version). */
+        cur.status = PT_STATUS_SETTLED;
+        int64_t amount = 0;
+        char *refund = check_refundable(&cur, &amount, r) < 0
+                           ? NULL
+                           : apply_refund(conn, &cur, amount, PT_REASON_OTHER, NULL, in->actor,
+                                          in->actor_name, in->actor_role, &updated, r);
+        if (!refund)
+            goto done;
+        free(refund);
+    } else if (update_payment(conn, &cur, &updated, r) < 0 ||
+               insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated, in->actor, NULL) < 0) {
         goto done;
+    }
     result_payment(r, 200, &updated);
     if (r->status != 200 || commit(conn, r) < 0)
         goto done; /* no answer to give: the change is not kept either */
@@ -650,7 +876,7 @@ void store_run_delete(struct db_job *job, PGconn *conn)
     pt_payment cur = {0}, deleted = {0};
     if (begin(conn, r) < 0)
         return;
-    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in, &cur, r) < 0)
+    if (load_payment(conn, in->id, 1, &cur, r) != 1 || check_if_match(in->if_match, &cur, r) < 0)
         goto done;
     const char *params[1] = {in->id};
     PGresult *res = pgstmt_exec(
@@ -661,7 +887,8 @@ void store_run_delete(struct db_job *job, PGconn *conn)
         1, params);
     if (returned_payment(conn, res, &deleted, r) < 0)
         goto done;
-    if (insert_event(conn, r, pt_event_name(PT_EVENT_DELETED), &deleted) < 0 || commit(conn, r) < 0)
+    if (insert_event(conn, r, pt_event_name(PT_EVENT_DELETED), &deleted, in->actor, NULL) < 0 ||
+        commit(conn, r) < 0)
         goto done;
     r->status = 204;
     pt_payment_clear(&cur);
@@ -701,6 +928,24 @@ void store_change_free(void *arg)
     "AND ($9::timestamptz IS NULL OR created_at >= $9) "                    \
     "AND ($10::timestamptz IS NULL OR created_at < $10) "
 
+/* The list filters' values as the parameters of LIST_WHERE ($1..$10);
+ * min/max are buffers of 24 bytes for the amount bounds' text. */
+static void filter_params(const struct list_query *q, char *min, char *max, const char *params[10])
+{
+    snprintf(min, 24, "%" PRId64, q->min_amount);
+    snprintf(max, 24, "%" PRId64, q->max_amount);
+    params[0] = q->status;
+    params[1] = q->currency;
+    params[2] = q->payer;
+    params[3] = q->payee;
+    params[4] = q->method;
+    params[5] = q->q_pattern;
+    params[6] = q->has_min ? min : NULL;
+    params[7] = q->has_max ? max : NULL;
+    params[8] = q->created_gte[0] ? q->created_gte : NULL;
+    params[9] = q->created_lt[0] ? q->created_lt : NULL;
+}
+
 static const char list_desc_sql[] =
     "SELECT " PAYMENT_COLUMNS ", " CURSOR_COLUMN " FROM payments " LIST_WHERE
     "AND ($11::timestamptz IS NULL OR (created_at, id) < ($11, $12::uuid)) "
@@ -715,25 +960,13 @@ void store_run_list(struct db_job *job, PGconn *conn)
     const struct list_query *q = job->arg;
     struct db_result *r = &job->result;
     char min[24], max[24], limit[16];
-    snprintf(min, sizeof min, "%" PRId64, q->min_amount);
-    snprintf(max, sizeof max, "%" PRId64, q->max_amount);
     /* One row more than asked tells whether another page exists. */
     snprintf(limit, sizeof limit, "%d", q->limit + 1);
-    const char *params[13] = {
-        q->status,
-        q->currency,
-        q->payer,
-        q->payee,
-        q->method,
-        q->q_pattern,
-        q->has_min ? min : NULL,
-        q->has_max ? max : NULL,
-        q->created_gte[0] ? q->created_gte : NULL,
-        q->created_lt[0] ? q->created_lt : NULL,
-        q->has_cursor ? q->cursor_time : NULL,
-        q->has_cursor ? q->cursor_id : NULL,
-        limit,
-    };
+    const char *params[13];
+    filter_params(q, min, max, params);
+    params[10] = q->has_cursor ? q->cursor_time : NULL;
+    params[11] = q->has_cursor ? q->cursor_id : NULL;
+    params[12] = limit;
     PGresult *res = pgstmt_exec(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
@@ -768,6 +1001,45 @@ void store_run_list(struct db_job *job, PGconn *conn)
     set_body_json(r, 200, page);
 }
 
+int store_list_rows(PGconn *conn, const struct list_query *q, store_row_fn row, void *ctx,
+                    struct db_result *r)
+{
+    char min[24], max[24], limit[16];
+    snprintf(limit, sizeof limit, "%d", q->limit);
+    const char *params[13];
+    filter_params(q, min, max, params);
+    params[10] = q->has_cursor ? q->cursor_time : NULL;
+    params[11] = q->has_cursor ? q->cursor_id : NULL;
+    params[12] = limit;
+    PGresult *res = pgstmt_exec(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rows = PQntuples(res), n = 0;
+    for (int i = 0; i < rows; i++) {
+        pt_payment p = {0};
+        if (row_to_payment(res, i, 0, &p) < 0) {
+            pt_payment_clear(&p);
+            PQclear(res);
+            db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+            return -1;
+        }
+        int stop = row(ctx, &p, PQgetvalue(res, i, PAYMENT_NCOLS));
+        pt_payment_clear(&p);
+        if (stop < 0) {
+            PQclear(res);
+            db_result_error(r, 500, "internal", "out of memory", NULL);
+            return -1;
+        }
+        n++;
+        if (stop)
+            break;
+    }
+    PQclear(res);
+    return n;
+}
+
 void store_list_free(void *arg)
 {
     struct list_query *q = arg;
@@ -779,7 +1051,9 @@ void store_list_free(void *arg)
 
 /* ---- events ------------------------------------------------------------- */
 
-#define EVENT_COLUMNS "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text"
+#define EVENT_COLUMNS                                                                           \
+    "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text, actor::text, " \
+    "refund::text"
 
 static size_t put(char *p, const char *s, size_t n)
 {
@@ -788,22 +1062,24 @@ static size_t put(char *p, const char *s, size_t n)
 }
 
 /*
- * {"data":[{"seq":…,"type":…,"at":…,"payment":{…}},…],"next_after":N},
- * written straight from the rows (EVENT_COLUMNS) into one buffer: the
- * events are held once as rows and once as the body, never as a tree in
- * between. The texts come from our own table (a CHECKed type, a formatted
- * timestamp, payment JSON this server wrote): no escaping is needed.
+ * {"data":[{"seq":…,"type":…,"at":…,"actor":…,"payment":{…}[,"refund":{…}]},…],
+ * "next_after":N}, written straight from the rows (EVENT_COLUMNS) into one
+ * buffer: the events are held once as rows and once as the body, never as
+ * a tree in between. The texts come from our own table (a CHECKed type, a
+ * formatted timestamp, actor, payment and refund JSON this server wrote):
+ * no escaping is needed. The actor is null for events before v1.1, and
+ * "refund" appears only on a refund's event.
  */
 static void result_events(struct db_result *r, PGresult *res, const char *next_after)
 {
-    static const char head[] = "{\"data\":[",
-                      tail[] = "],\"next_after\":", a[] = "{\"seq\":", b[] = ",\"type\":\"",
-                      c[] = "\",\"at\":\"", d[] = "\",\"payment\":";
+    static const char head[] = "{\"data\":[", tail[] = "],\"next_after\":", a[] = "{\"seq\":",
+                      b[] = ",\"type\":\"", c[] = "\",\"at\":\"", ac[] = "\",\"actor\":",
+                      d[] = ",\"payment\":", rf[] = ",\"refund\":", null[] = "null";
     int n = PQntuples(res);
     size_t len = sizeof head + sizeof tail + strlen(next_after) + 2;
     for (int i = 0; i < n; i++) {
-        len += sizeof a + sizeof b + sizeof c + sizeof d + 2;
-        for (int col = 0; col < 4; col++)
+        len += sizeof a + sizeof b + sizeof c + sizeof ac + sizeof d + sizeof rf + sizeof null + 2;
+        for (int col = 0; col < 6; col++)
             len += (size_t) PQgetlength(res, i, col);
     }
     char *body = malloc(len);
@@ -821,8 +1097,17 @@ static void result_events(struct db_result *r, PGresult *res, const char *next_a
         o += put(body + o, PQgetvalue(res, i, 1), (size_t) PQgetlength(res, i, 1));
         o += put(body + o, c, sizeof c - 1);
         o += put(body + o, PQgetvalue(res, i, 2), (size_t) PQgetlength(res, i, 2));
+        o += put(body + o, ac, sizeof ac - 1);
+        if (PQgetisnull(res, i, 4))
+            o += put(body + o, null, sizeof null - 1);
+        else
+            o += put(body + o, PQgetvalue(res, i, 4), (size_t) PQgetlength(res, i, 4));
         o += put(body + o, d, sizeof d - 1);
         o += put(body + o, PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3));
+        if (!PQgetisnull(res, i, 5)) {
+            o += put(body + o, rf, sizeof rf - 1);
+            o += put(body + o, PQgetvalue(res, i, 5), (size_t) PQgetlength(res, i, 5));
+        }
         body[o++] = '}';
     }
     o += put(body + o, tail, sizeof tail - 1);
@@ -926,8 +1211,9 @@ int store_read_event_page(PGconn *conn, const struct store_event_page *in, store
     PGresult *res = PQexecParams(
         conn,
         "SELECT seq::text, type, "
-        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text "
-        "FROM payment_events WHERE seq > $1::bigint AND seq <= $2::bigint "
+        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text, "
+        "actor::text, refund::text FROM payment_events WHERE seq > $1::bigint AND seq <= "
+        "$2::bigint "
         "AND ($3::text IS NULL OR payment->>'status' = $3) "
         "AND ($4::text IS NULL OR payment->>'currency' = $4) "
         "AND ($5::text IS NULL OR payment->>'payer' = $5) "
@@ -941,8 +1227,10 @@ int store_read_event_page(PGconn *conn, const struct store_event_page *in, store
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++) {
         int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        if (fn(ctx, seq, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-               (size_t) PQgetlength(res, i, 3)) < 0) {
+        if (fn(ctx, seq, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+               PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), PQgetvalue(res, i, 3),
+               (size_t) PQgetlength(res, i, 3),
+               PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5)) < 0) {
             PQclear(res);
             db_result_error(r, 500, "internal", "out of memory", NULL);
             return -1;
@@ -954,28 +1242,58 @@ int store_read_event_page(PGconn *conn, const struct store_event_page *in, store
 
 /* ---- stats and ping ----------------------------------------------------- */
 
+/* Totals for a filter (v1.1): count and sums per currency and status, and
+ * the total count. Sums can pass 2^53: written as exact integer text. */
 void store_run_stats(struct db_job *job, PGconn *conn)
 {
+    const struct list_query *q = job->arg;
     struct db_result *r = &job->result;
-    PGresult *res = PQexec(conn, "SELECT currency, status, count(*)::text, sum(amount)::text "
-                                 "FROM payments WHERE deleted_at IS NULL "
-                                 "GROUP BY currency, status ORDER BY currency, status");
+    char min[24], max[24];
+    const char *params[10];
+    filter_params(q, min, max, params);
+    /* Only status and currency (or nothing): the running totals that the
+     * writers keep (migration 0004) answer without reading the payments.
+     * Any other filter reads the matching payments, planned for the
+     * filters at hand (not prepared: a generic plan would serve none of
+     * them well). */
+    bool totals = !q->payer && !q->payee && !q->method && !q->q_pattern && !q->has_min &&
+                  !q->has_max && !q->created_gte[0] && !q->created_lt[0];
+    PGresult *res =
+        totals ? pgstmt_exec(conn,
+                             "SELECT currency, status, sum(count)::text, sum(amount)::text, "
+                             "sum(amount_refunded)::text FROM payment_totals "
+                             "WHERE ($1::text IS NULL OR status = $1) "
+                             "AND ($2::text IS NULL OR currency = $2) "
+                             "GROUP BY currency, status HAVING sum(count) > 0 "
+                             "ORDER BY currency, status",
+                             2, params)
+               : PQexecParams(conn,
+                              "SELECT currency, status, count(*)::text, sum(amount)::text, "
+                              "sum(amount_refunded)::text FROM payments " LIST_WHERE
+                              "GROUP BY currency, status ORDER BY currency, status",
+                              10, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return;
     }
     cJSON *body = cJSON_CreateObject();
-    cJSON *data = cJSON_AddArrayToObject(body, "data");
+    cJSON *data = cJSON_CreateArray();
+    int64_t total = 0;
     for (int i = 0; data && i < PQntuples(res); i++) {
         cJSON *row = cJSON_CreateObject();
         cJSON_AddStringToObject(row, "currency", PQgetvalue(res, i, 0));
         cJSON_AddStringToObject(row, "status", PQgetvalue(res, i, 1));
-        /* Sums can pass 2^53: written as exact integer text. */
         cJSON_AddItemToObject(row, "count", cJSON_CreateRaw(PQgetvalue(res, i, 2)));
         cJSON_AddItemToObject(row, "amount", cJSON_CreateRaw(PQgetvalue(res, i, 3)));
+        cJSON_AddItemToObject(row, "amount_refunded", cJSON_CreateRaw(PQgetvalue(res, i, 4)));
         cJSON_AddItemToArray(data, row);
+        total += strtoll(PQgetvalue(res, i, 2), NULL, 10);
     }
     PQclear(res);
+    char count[24];
+    snprintf(count, sizeof count, "%" PRId64, total);
+    cJSON_AddItemToObject(body, "count", cJSON_CreateRaw(count));
+    cJSON_AddItemToObject(body, "data", data);
     set_body_json(r, 200, body);
 }
 

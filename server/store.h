@@ -19,14 +19,26 @@
 #include "db.h"
 #include "payment.h"
 #include "query.h"
+#include "validate.h"
 
 #define STORE_NOTIFY_CHANNEL "paytrackr_events"
 
-struct store_create {
+/* The actor of a change as the event's JSON: {"name":…,"role":…}. */
+#define STORE_ACTOR_MAX 128
+
+/* An Idempotency-Key and what it answers for. Creates and refunds share
+ * one key space per caller: the hash covers the route as well as the
+ * canonical body, so a key reused on another route does not match. */
+struct store_idempotency {
     char caller[24];
-    char *idempotency_key; /* owned; NULL without the header */
-    char request_hash[65]; /* SHA-256 of the canonical body */
-    pt_payment payment;    /* validated */
+    char *key;             /* owned; NULL without the header */
+    char request_hash[65]; /* SHA-256 of the route and canonical body */
+};
+
+struct store_create {
+    struct store_idempotency idem;
+    char actor[STORE_ACTOR_MAX];
+    pt_payment payment; /* validated */
     /* Chosen by the server before the INSERT (store_run_create fills it
      * when empty), so that a commit whose answer was lost can be looked
      * up on a new connection. */
@@ -39,10 +51,22 @@ struct store_change {
     int64_t if_match; /* -1 when absent */
     pt_payment patch; /* PATCH: validated values */
     unsigned changes; /* PT_CHANGE_* bits; unused by delete */
+    char actor[STORE_ACTOR_MAX];
+    char actor_name[65], actor_role[16];
+};
+
+struct store_refund {
+    char id[37]; /* the payment */
+    int64_t if_match;
+    struct store_idempotency idem;
+    pt_refund_request req; /* validated */
+    char actor[STORE_ACTOR_MAX];
+    char actor_name[65], actor_role[16];
 };
 
 struct store_get {
     char id[37];
+    char refund_id[37]; /* GET .../refunds/{refund_id}; "" for the list */
 };
 
 /* Expired idempotency keys deleted per job. */
@@ -75,7 +99,9 @@ void store_run_patch(struct db_job *job, PGconn *conn);          /* arg: store_c
 void store_run_delete(struct db_job *job, PGconn *conn);         /* arg: store_change */
 void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_events */
 void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_events */
-void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: unused */
+void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: list_query */
+void store_run_refund(struct db_job *job, PGconn *conn);         /* arg: store_refund */
+void store_run_refunds(struct db_job *job, PGconn *conn);        /* arg: store_get */
 void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
 void store_run_expire_keys(struct db_job *job, PGconn *conn);    /* arg: store_expire */
 
@@ -91,15 +117,28 @@ struct store_event_page {
 /* Called for each row of a page, in seq order (strings valid only during
  * the call). Returns 0 to go on, -1 when memory ran out. */
 typedef int (*store_event_fn)(void *ctx, int64_t seq, const char *type, const char *at,
-                              const char *payment, size_t payment_len);
+                              const char *actor, const char *payment, size_t payment_len,
+                              const char *refund);
 
 /* Reads a page of the stream's backlog (worker thread) and hands each row
  * to `fn`. Returns the number of rows, or -1 with `r` holding the error. */
 int store_read_event_page(PGconn *conn, const struct store_event_page *in, store_event_fn fn,
                           void *ctx, struct db_result *r);
 
+/*
+ * Reads one page of the list query `q` (filters, order, cursor, at most
+ * q->limit rows) and hands each payment to `row` with its cursor time (the
+ * keyset position, for query_cursor_encode or q->cursor_time). `row`
+ * returns 0 to go on, 1 to stop after this row, -1 out of memory. Returns
+ * the number of rows handed over, or -1 with `r` filled. Worker thread.
+ */
+typedef int (*store_row_fn)(void *ctx, const pt_payment *p, const char *cursor_time);
+int store_list_rows(PGconn *conn, const struct list_query *q, store_row_fn row, void *ctx,
+                    struct db_result *r);
+
 void store_create_free(void *arg);
 void store_change_free(void *arg);
 void store_list_free(void *arg);
+void store_refund_free(void *arg);
 
 #endif

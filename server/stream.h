@@ -63,6 +63,8 @@ struct stream_event {
     size_t payment_len;
     /* the fields subscribers filter on, from the payment */
     const char *status, *currency, *payer, *payee;
+    const char *actor;  /* {"name","role"} JSON, NULL before v1.1 */
+    const char *refund; /* the refund's JSON, NULL when none */
 };
 
 struct stream_msg;

@@ -68,7 +68,8 @@ struct stream_msg *stream_msg_text(const char *text, size_t len);
 
 /* An event frame (refs 1), or NULL when out of memory. Any thread. */
 struct stream_msg *stream_msg_event(int64_t seq, const char *type, const char *at,
-                                    const char *payment, size_t payment_len);
+                                    const char *actor, const char *payment, size_t payment_len,
+                                    const char *refund);
 
 /* A frame of the `n` pieces of text one after the other (refs 1), or NULL
  * when out of memory. Any thread. */

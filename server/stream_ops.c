@@ -230,7 +230,47 @@ static void handle_update(struct stream_conn *c, const cJSON *root, const char *
         op_submit(c, rid, NULL, &now);
         return;
     }
-    op_submit(c, rid, api_prepare_patch(id->valuestring, if_version, body, blen, &now), &now);
+    op_submit(c, rid, api_prepare_patch(&c->who, id->valuestring, if_version, body, blen, &now),
+              &now);
+}
+
+/* {"type":"refund","request_id","id","if_version"?,"idempotency_key"?,
+ * "refund"?}: POST /v1/payments/{id}/refunds over the socket (v1.1). */
+static void handle_refund(struct stream_conn *c, const cJSON *root, const char *rid)
+{
+    struct db_result now = {0};
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "if_version");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "idempotency_key");
+    if (!cJSON_IsString(id)) {
+        send_error(c, "bad_request", "refund needs the payment id as a string", rid);
+        return;
+    }
+    int64_t if_version = -1;
+    if (ver && !cJSON_IsNull(ver) && (!pt_json_get_int64(ver, &if_version) || if_version < 0)) {
+        send_error(c, "bad_request", "if_version must be a non-negative integer", rid);
+        return;
+    }
+    if (key && !cJSON_IsNull(key) && !cJSON_IsString(key)) {
+        send_error(c, "bad_request", "idempotency_key must be a string", rid);
+        return;
+    }
+    const char *body = "";
+    size_t blen = 0;
+    const cJSON *refund = cJSON_GetObjectItemCaseSensitive(root, "refund");
+    if (refund && !cJSON_IsNull(refund) && object_span(root, "refund", &body, &blen) < 0) {
+        send_error(c, "bad_request", "refund must be an object", rid);
+        return;
+    }
+    if (c->who.role != ROLE_OPERATOR) {
+        db_result_error(&now, 403, "forbidden", "this token may read but not write", NULL);
+        op_submit(c, rid, NULL, &now);
+        return;
+    }
+    op_submit(c, rid,
+              api_prepare_refund(&c->who, id->valuestring, if_version, body, blen,
+                                 cJSON_IsString(key) ? key->valuestring : NULL, &now),
+              &now);
 }
 
 static void handle_list(struct stream_conn *c, const cJSON *root, const char *rid)
@@ -311,7 +351,8 @@ static void handle_message(struct stream_conn *c)
         send_error(c, "bad_request", "a message needs a string type", NULL);
     } else if (strcmp(t, "subscribe") == 0) {
         handle_subscribe(c, root);
-    } else if (strcmp(t, "create") == 0 || strcmp(t, "update") == 0 || strcmp(t, "list") == 0) {
+    } else if (strcmp(t, "create") == 0 || strcmp(t, "update") == 0 || strcmp(t, "list") == 0 ||
+               strcmp(t, "refund") == 0) {
         if (!cJSON_IsString(rid) || !rid->valuestring[0] ||
             strlen(rid->valuestring) > REQUEST_ID_MAX) {
             send_error(c, "bad_request", "request_id must be a string of 1 to 200 bytes", NULL);
@@ -334,11 +375,13 @@ static void handle_message(struct stream_conn *c)
             handle_create(c, root, rid->valuestring);
         } else if (t[0] == 'u') {
             handle_update(c, root, rid->valuestring);
+        } else if (t[0] == 'r') {
+            handle_refund(c, root, rid->valuestring);
         } else {
             handle_list(c, root, rid->valuestring);
         }
     } else {
-        send_error(c, "unknown_type", "type must be subscribe, create, update or list",
+        send_error(c, "unknown_type", "type must be subscribe, create, update, refund or list",
                    cJSON_IsString(rid) && strlen(rid->valuestring) <= REQUEST_ID_MAX
                        ? rid->valuestring
                        : NULL);

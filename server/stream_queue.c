@@ -92,20 +92,27 @@ void stream_msg_unref(struct stream_msg *m)
         free(m);
 }
 
-/* {"type":"event","event":TYPE,"seq":N,"at":AT,"payment":{...}}. The
- * strings come from our own table (type is a CHECKed word, at a formatted
- * timestamp, payment JSON this server wrote), so no escaping is needed.
- * Any thread. */
+/* {"type":"event","event":TYPE,"seq":N,"at":AT,"actor":{...}|null,
+ * "payment":{...}[,"refund":{...}]}. The strings come from our own table
+ * (type is a CHECKed word, at a formatted timestamp, actor, payment and
+ * refund JSON this server wrote), so no escaping is needed. `actor` and
+ * `refund` may be NULL. Any thread. */
 struct stream_msg *stream_msg_event(int64_t seq, const char *type, const char *at,
-                                    const char *payment, size_t payment_len)
+                                    const char *actor, const char *payment, size_t payment_len,
+                                    const char *refund)
 {
     char seqtext[24];
     int seqlen = snprintf(seqtext, sizeof seqtext, "%" PRId64, seq);
-    static const char a[] = "{\"type\":\"event\",\"event\":\"",
-                      b[] = "\",\"seq\":", c[] = ",\"at\":\"", d[] = "\",\"payment\":";
-    size_t tlen = strlen(type), atlen = strlen(at);
+    static const char a[] = "{\"type\":\"event\",\"event\":\"", b[] = "\",\"seq\":",
+                      c[] = ",\"at\":\"", ac[] = "\",\"actor\":", d[] = ",\"payment\":",
+                      rf[] = ",\"refund\":";
+    if (!actor)
+        actor = "null";
+    size_t tlen = strlen(type), atlen = strlen(at), aclen = strlen(actor);
+    size_t rflen = refund ? strlen(refund) : 0;
     size_t len = (sizeof a - 1) + tlen + (sizeof b - 1) + (size_t) seqlen + (sizeof c - 1) + atlen +
-                 (sizeof d - 1) + payment_len + 1;
+                 (sizeof ac - 1) + aclen + (sizeof d - 1) + payment_len +
+                 (refund ? sizeof rf - 1 + rflen : 0) + 1;
     unsigned char *p;
     struct stream_msg *m = msg_alloc(len, &p);
     if (!m)
@@ -117,8 +124,14 @@ struct stream_msg *stream_msg_event(int64_t seq, const char *type, const char *a
     o += put(p + o, seqtext, (size_t) seqlen);
     o += put(p + o, c, sizeof c - 1);
     o += put(p + o, at, atlen);
+    o += put(p + o, ac, sizeof ac - 1);
+    o += put(p + o, actor, aclen);
     o += put(p + o, d, sizeof d - 1);
     o += put(p + o, payment, payment_len);
+    if (refund) {
+        o += put(p + o, rf, sizeof rf - 1);
+        o += put(p + o, refund, rflen);
+    }
     p[o++] = '}';
     msg_seal(m, o);
     return m;

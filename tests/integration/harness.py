@@ -34,6 +34,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 PAYMENT_FIELDS = {
     "id", "amount", "currency", "payer", "payee", "reference", "description",
     "method", "status", "metadata", "version", "created_at", "updated_at",
+    "amount_refunded",
 }
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -241,8 +242,11 @@ class PgCluster:
 def db_counts(pg):
     """Row counts that a refused request must leave alone."""
     row = pg.psql("SELECT (SELECT count(*) FROM payments), (SELECT count(*) FROM payment_events), "
-                  "(SELECT count(*) FROM idempotency_keys)")[0]
-    return {"payments": int(row[0]), "payment_events": int(row[1]), "idempotency_keys": int(row[2])}
+                  "(SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM refunds), "
+                  "(SELECT coalesce(sum(version), 0) FROM payments), "
+                  "(SELECT coalesce(sum(amount_refunded), 0) FROM payments)")[0]
+    return {"payments": int(row[0]), "payment_events": int(row[1]), "idempotency_keys": int(row[2]),
+            "refunds": int(row[3]), "versions": int(row[4]), "amount_refunded": int(row[5])}
 
 
 @contextlib.contextmanager
@@ -654,6 +658,7 @@ def assert_payment_shape(p):
     assert UUID_RE.match(p["id"]), p["id"]
     assert type(p["amount"]) is int, p
     assert type(p["version"]) is int and p["version"] >= 1, p
+    assert type(p["amount_refunded"]) is int and 0 <= p["amount_refunded"] <= p["amount"], p
     assert isinstance(p["metadata"], dict), p
     assert TIMESTAMP_RE.match(p["created_at"]), p["created_at"]
     assert TIMESTAMP_RE.match(p["updated_at"]), p["updated_at"]

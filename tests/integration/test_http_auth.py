@@ -25,6 +25,10 @@ def _routes(pid):
         ("POST", "/v1/payments", payment_body()),
         ("PATCH", "/v1/payments/%s" % pid, {"description": "x"}),
         ("DELETE", "/v1/payments/%s" % pid, None),
+        ("GET", "/v1/me", None),
+        ("GET", "/v1/payments/%s/refunds" % pid, None),
+        ("POST", "/v1/payments/%s/refunds" % pid, {"amount": 1}),
+        ("GET", "/v1/payments/export.csv", None),
     ]
 
 
@@ -50,7 +54,7 @@ def test_bad_credentials_are_401(api, pg, authz):
 
 def test_viewer_reads(api):
     p = create_payment(api)
-    for method, path, body in _routes(p["id"])[:6]:
+    for method, path, body in [r for r in _routes(p["id"]) if r[0] == "GET"]:
         r = api.request(method, path, body, token=VIEWER_TOKEN)
         assert r.status == 200, (path, r)
 
@@ -58,7 +62,7 @@ def test_viewer_reads(api):
 def test_viewer_cannot_write(api, pg):
     p = create_payment(api)
     with db_unchanged(pg):
-        for method, path, body in _routes(p["id"])[6:]:
+        for method, path, body in [r for r in _routes(p["id"]) if r[0] != "GET"]:
             assert_error(api.request(method, path, body, token=VIEWER_TOKEN), 403, "forbidden")
     assert api.get("/v1/payments/%s" % p["id"]).json == p
 

@@ -416,6 +416,8 @@ def test_openapi_describes_every_route(api):
         "/v1/events": {"get"},
         "/v1/stats": {"get"},
         "/v1/openapi.json": {"get"},
+        "/v1/me": {"get"},
+        "/v1/payments/{}/refunds": {"get", "post"},
     }
     for path, methods in expected.items():
         assert path in paths, "openapi.json lacks %s: %r" % (path, sorted(paths))

@@ -226,7 +226,9 @@ def test_resume_gets_exactly_the_missed_events_in_order(server, api, pg):
             "payment.updated", "payment.deleted"]
         assert resumed[5]["payment"]["status"] == "settled"
         for m in resumed:
-            assert set(m) == {"type", "event", "seq", "at", "payment"}, m
+            assert set(m) == {"type", "event", "seq", "at", "actor", "payment"}, m
+            assert m["actor"] == {"name": "operator-" + harness.sha256_hex(harness.OPERATOR_TOKEN)[:8],
+                                  "role": "operator"}, m
             harness.assert_payment_shape(m["payment"])
     run(scenario())
 

@@ -4,7 +4,8 @@
  *
  * Configured like the server, from the environment:
  *   PAYTRACKR_IMDS_ENDPOINT, PAYTRACKR_KEYVAULT_URL, PAYTRACKR_KEYVAULT_SECRET,
- *   AZURE_CLIENT_ID, and optionally KV_TIMEOUT_MS, KV_MAX_ATTEMPTS,
+ *   AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID,
+ *   AZURE_AUTHORITY_HOST (Workload Identity), and optionally KV_TIMEOUT_MS, KV_MAX_ATTEMPTS,
  *   KV_BACKOFF_MS. An empty variable counts as unset.
  *
  *   paytrackr-kvtest           fetch the secret
@@ -73,6 +74,9 @@ int main(int argc, char **argv)
     if (env("PAYTRACKR_KEYVAULT_SECRET") != NULL)
         cfg.secret_name = env("PAYTRACKR_KEYVAULT_SECRET");
     cfg.client_id = env("AZURE_CLIENT_ID");
+    cfg.federated_token_file = env("AZURE_FEDERATED_TOKEN_FILE");
+    cfg.tenant_id = env("AZURE_TENANT_ID");
+    cfg.authority_host = env("AZURE_AUTHORITY_HOST");
     if (env_long("KV_TIMEOUT_MS", 1, KV_TIMEOUT_MS_MAX, &cfg.timeout_ms) != 0 ||
         env_long("KV_MAX_ATTEMPTS", 1, KV_MAX_ATTEMPTS_MAX, &attempts) != 0 ||
         env_long("KV_BACKOFF_MS", 0, KV_BACKOFF_CAP_MS, &cfg.backoff_base_ms) != 0)

@@ -85,7 +85,7 @@ static void test_payment_json(tap *t)
                "{\"id\":\"7f1c0c1e-3b0a-4c57-9d2e-2f7d6a1b9e11\",\"amount\":125000,"
                "\"currency\":\"EUR\",\"payer\":\"ACME GmbH\",\"payee\":\"Globex Ltd\","
                "\"reference\":\"INV-2026-0042\",\"description\":\"November invoice\","
-               "\"method\":\"bank_transfer\",\"status\":\"pending\","
+               "\"method\":\"bank_transfer\",\"status\":\"pending\",\"amount_refunded\":0,"
                "\"metadata\":{\"cost_center\":\"42\"},\"version\":1,"
                "\"created_at\":\"2026-11-24T12:00:00.123Z\","
                "\"updated_at\":\"2026-11-24T12:00:00.123Z\"}",
@@ -287,7 +287,7 @@ static void test_canonical(tap *t)
         a = pt_json_canonical(obj);
         tap_ok(t,
                a && strstr(a, "\"amount\":125000,") && strstr(a, ",\"version\":1}") != NULL &&
-                   strncmp(a, "{\"amount\":125000,\"created_at\":", 30) == 0,
+                   strncmp(a, "{\"amount\":125000,\"amount_refunded\":0,\"created_at\":", 50) == 0,
                "canonical of a payment tree with raw integers: %.40s", a ? a : "(null)");
         free(a);
         cJSON_Delete(obj);
