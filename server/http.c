@@ -13,6 +13,7 @@
 #include "export.h"
 #include "guard.h"
 #include "pjson.h"
+#include "proto.h"
 #include "server.h"
 #include "stream.h"
 #include "utf8.h"
@@ -725,14 +726,14 @@ static int confirm_upgrade(struct server *srv, struct lws *wsi, const char *up)
         lws_hdr_copy(wsi, list, sizeof list, WSI_TOKEN_PROTOCOL) > 0) {
         char *save = NULL;
         for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-            if (strcmp(tok, STREAM_PROTOCOL_NAME) == 0)
+            if (strcmp(tok, PT_PROTO_SUBPROTOCOL) == 0)
                 return 0;
             if (lws_vhost_name_to_protocol(lws_get_vhost(wsi), tok))
                 break;
         }
     }
     return raw_refuse(srv, wsi,
-                      "a WebSocket upgrade needs the subprotocol " STREAM_PROTOCOL_NAME
+                      "a WebSocket upgrade needs the subprotocol " PT_PROTO_SUBPROTOCOL
                       " (Sec-WebSocket-Protocol)");
 }
 

@@ -822,7 +822,7 @@ static char *apply_refund(PGconn *conn, pt_payment *cur, int64_t amount, pt_refu
     if (cur->amount_refunded == cur->amount)
         cur->status = PT_STATUS_REFUNDED;
     if (update_payment(conn, cur, updated, r) < 0 ||
-        insert_event(conn, r, "payment.updated", updated, actor_json, refund) < 0) {
+        insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), updated, actor_json, refund) < 0) {
         free(refund);
         return NULL;
     }
