@@ -97,6 +97,7 @@ for _ in $(seq 1 100); do
 done
 cat <<MSG
 paytrackr is running:
+  web page http://127.0.0.1:$port/   (open it in a browser)
   API      http://127.0.0.1:$port/v1/payments   (auth off: local use only)
   WebSocket ws://127.0.0.1:$port/v1/stream
   admin    http://127.0.0.1:$admin_port/metrics

@@ -25,6 +25,23 @@ static char *readiness_body(const struct server *srv)
     return strdup(buf);
 }
 
+/* Appends the webhook engine's lines to the rendered metrics; frees
+ * `text` and returns the longer text, or NULL when memory ran out. */
+static char *admin_append_webhooks(const struct server *srv, char *text)
+{
+    char *more = text && srv->webhooks ? webhook_metrics_text(srv->webhooks) : NULL;
+    if (!more)
+        return text;
+    size_t a = strlen(text), b = strlen(more);
+    char *both = realloc(text, a + b + 1);
+    if (both)
+        memcpy(both + a, more, b + 1);
+    else
+        free(text);
+    free(more);
+    return both;
+}
+
 static void answer(struct admin_req *ar, const struct server *srv, const char *path)
 {
     ar->content_type = "application/json";
@@ -39,6 +56,7 @@ static void answer(struct admin_req *ar, const struct server *srv, const char *p
         db_pool_get_stats(srv->pool, &st);
         ar->content_type = "text/plain; version=0.0.4";
         ar->body = metrics_render(&srv->metrics, &st, server_ready(srv), srv->draining);
+        ar->body = admin_append_webhooks(srv, ar->body);
     } else {
         ar->status = 404;
         ar->body = strdup("{\"error\":{\"code\":\"not_found\",\"message\":\"no such endpoint\"}}");

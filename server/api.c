@@ -21,6 +21,8 @@
 #include "server.h"
 #include "store.h"
 #include "validate.h"
+#include "webapp.h"
+#include "wh_api.h"
 
 #define API_MAX_ARGS 32
 
@@ -739,6 +741,8 @@ static int authenticate(struct http_req *rq)
 
 void api_handle(struct http_req *rq)
 {
+    if (webapp_handle(rq))
+        return; /* the web page's files: no token needed */
     char id[37] = "", sub[37] = "";
     enum api_route route = match_route(rq->path, id, sub);
     rq->route = routes[route].template;
@@ -748,6 +752,10 @@ void api_handle(struct http_req *rq)
     }
     if (ratelimit_check_peer(rq) < 0 || ratelimit_check_caller(rq) < 0)
         return;
+    if (route == ROUTE_NONE && wh_api_owns(rq->path)) {
+        wh_api_handle(rq);
+        return;
+    }
     if (route == ROUTE_NONE) {
         http_respond_error(rq, 404, "not_found", "no such endpoint", NULL);
         return;
@@ -823,6 +831,17 @@ void api_handle(struct http_req *rq)
     case ROUTE_NONE:
         break;
     }
+}
+
+/* Entry points for the route modules, which share this file's answers. */
+void api_submit(struct http_req *rq, struct db_job *job, struct db_result *now)
+{
+    submit(rq, job, now);
+}
+
+bool api_json_content_type(struct http_req *rq)
+{
+    return json_content_type(rq);
 }
 
 void api_service_wakeup(struct server *srv)

@@ -9,6 +9,7 @@
 #ifndef PT_API_H
 #define PT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "auth.h"
@@ -51,5 +52,12 @@ void api_actor_json(const struct auth_identity *who, char *out, size_t cap);
 /* The same for a list page from decoded query pairs. */
 struct db_job *api_prepare_list(const char *const *keys, const char *const *values, int n,
                                 struct db_result *now);
+
+/* Submits `job` for `rq` (or answers with `now` when job is NULL): the
+ * route modules (wh_api.c) hand their jobs over here. */
+void api_submit(struct http_req *rq, struct db_job *job, struct db_result *now);
+
+/* True when the request says Content-Type: application/json. */
+bool api_json_content_type(struct http_req *rq);
 
 #endif

@@ -286,6 +286,7 @@ static void fetch_done(struct db_job *job)
             fail_before_start(st, &job->result);
         } else {
             st->failed = true; /* a cut chunked body tells the client */
+            http_resume_reading(st->rq);
             lws_callback_on_writable(st->rq->wsi);
         }
         db_job_free(job);
@@ -296,6 +297,7 @@ static void fetch_done(struct db_job *job)
         st->rq->status = 200;
         st->rq->phase = HTTP_SEND_BODY;
     }
+    http_resume_reading(st->rq);
     lws_callback_on_writable(st->rq->wsi);
 }
 

@@ -165,12 +165,17 @@ void http_respond(struct http_req *rq, int status, char *body)
      * known) does not invite a retry. */
     if (status == 503 && !rq->retry_after && !rq->location[0])
         rq->retry_after = 1;
+    http_resume_reading(rq);
+    lws_set_timeout(rq->wsi, NO_PENDING_TIMEOUT, 0);
+    lws_callback_on_writable(rq->wsi);
+}
+
+void http_resume_reading(struct http_req *rq)
+{
     if (rq->conn && rq->conn->rx_paused) {
         rq->conn->rx_paused = false;
         lws_rx_flow_control(rq->wsi, 1);
     }
-    lws_set_timeout(rq->wsi, NO_PENDING_TIMEOUT, 0);
-    lws_callback_on_writable(rq->wsi);
 }
 
 void http_respond_error(struct http_req *rq, int status, const char *code, const char *message,
@@ -206,16 +211,21 @@ static int put_headers(struct http_req *rq, unsigned char **p, unsigned char *en
     if (lws_add_http_header_status(wsi, (unsigned int) rq->status, p, end))
         return -1;
     if (rq->resp_body) {
+        const char *type = rq->content_type ? rq->content_type : "application/json";
         if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                         (const unsigned char *) "application/json", 16, p, end))
+                                         (const unsigned char *) type, (int) strlen(type), p, end))
             return -1;
     }
     if (rq->status != 204 && rq->status != 304 &&
         lws_add_http_header_content_length(wsi, rq->resp_len, p, end))
         return -1;
     if (add_header(rq, "x-request-id:", rq->request_id, p, end) ||
-        add_header(rq, "cache-control:", "no-store", p, end))
+        add_header(rq, "cache-control:", rq->cache_control ? rq->cache_control : "no-store", p,
+                   end))
         return -1;
+    for (const char *const *h = rq->extra_headers; h && h[0]; h += 2)
+        if (add_header(rq, h[0], h[1], p, end))
+            return -1;
     if (rq->etag[0] && add_header(rq, "etag:", rq->etag, p, end))
         return -1;
     if (rq->location[0] && add_header(rq, "location:", rq->location, p, end))

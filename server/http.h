@@ -112,6 +112,9 @@ struct http_req {
     char etag[32];
     char location[96];
     const char *allow;
+    const char *content_type;         /* NULL: application/json */
+    const char *cache_control;        /* NULL: no-store */
+    const char *const *extra_headers; /* NULL, or name/value pairs then NULL */
     int retry_after;
     bool replayed;
     bool www_authenticate;
@@ -127,6 +130,12 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* Sets the answer and asks lws for a writable callback. Takes ownership of
  * `body` (malloc'd JSON or NULL). */
 void http_respond(struct http_req *rq, int status, char *body);
+
+/* Turns reading back on for a request that waited on the database (see
+ * intake_done in http.c): lws 4.1.6 gives a flow-controlled HTTP/1
+ * connection no writable callbacks, so an answer streamed without
+ * http_respond (the CSV export) calls this before it asks to write. */
+void http_resume_reading(struct http_req *rq);
 
 /* An error answer in the contract's shape. */
 void http_respond_error(struct http_req *rq, int status, const char *code, const char *message,

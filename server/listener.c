@@ -423,6 +423,8 @@ static int broadcast_rows(struct listener *l, PGresult *res)
         events++;
     }
     l->page_full = events == l->page;
+    if (events > 0)
+        webhook_wake(l->srv->webhooks); /* new events: deliver them now */
     return 0;
 }
 

@@ -35,6 +35,7 @@
 #include "store.h"
 #include "stream.h"
 #include "tls.h"
+#include "webhook.h"
 
 #define EXIT_CONFIG        2
 #define HEALTH_INTERVAL_US (2 * LWS_US_PER_SEC)
@@ -327,6 +328,11 @@ static int serve(void)
         config_free(&srv.cfg);
         return EXIT_CONFIG;
     }
+    if (webhook_config_load(&srv.whcfg, cause, sizeof cause) < 0) {
+        fprintf(stderr, "paytrackr-server: %s\n", cause);
+        config_free(&srv.cfg);
+        return EXIT_CONFIG;
+    }
     srv.log.json = srv.cfg.log_format == CONFIG_LOG_JSON;
     srv.log.fd = 2;
     make_boot_id(&srv);
@@ -388,6 +394,15 @@ static int serve(void)
         config_free(&srv.cfg);
         return 1;
     }
+    srv.webhooks = webhook_start(&srv);
+    if (!srv.webhooks) {
+        fprintf(stderr, "paytrackr-server: cannot start the webhook delivery thread\n");
+        listener_stop(&srv);
+        db_pool_stop(srv.pool);
+        lws_context_destroy(srv.context);
+        config_free(&srv.cfg);
+        return 1;
+    }
     signals_to_loop(srv.context);
     char port[16], admin[16];
     snprintf(port, sizeof port, "%d", srv.cfg.listen_port);
@@ -420,6 +435,9 @@ static int serve(void)
     housekeeping_stop(&srv);
     tls_watch_stop(&srv);
     guard_stop(&srv);
+    /* Before the pool: the delivery thread reads its connection string. */
+    webhook_stop(srv.webhooks);
+    srv.webhooks = NULL;
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */
     db_pool_stop(srv.pool);

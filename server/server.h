@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
+#include "webhook.h"
 
 struct http_req;
 struct listener;
@@ -66,6 +67,10 @@ struct server {
     struct ratelimit *rl_callers; /* requests per token */
     struct ratelimit *rl_peers;   /* failed authentications per address */
     lws_sorted_usec_list_t sul_guard;
+
+    /* webhooks (webhook.c): settings, and the delivery thread */
+    struct wh_config whcfg;
+    struct webhooks *webhooks;
 
     /* http.c writes each piece of a response from here: LWS_PRE, then the
      * headers and body that go out in one write. */

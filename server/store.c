@@ -854,7 +854,8 @@ void store_run_patch(struct db_job *job, PGconn *conn)
             goto done;
         free(refund);
     } else if (update_payment(conn, &cur, &updated, r) < 0 ||
-               insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated, in->actor, NULL) < 0) {
+               insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated, in->actor, NULL) <
+                   0) {
         goto done;
     }
     result_payment(r, 200, &updated);
@@ -1072,9 +1073,10 @@ static size_t put(char *p, const char *s, size_t n)
  */
 static void result_events(struct db_result *r, PGresult *res, const char *next_after)
 {
-    static const char head[] = "{\"data\":[", tail[] = "],\"next_after\":", a[] = "{\"seq\":",
-                      b[] = ",\"type\":\"", c[] = "\",\"at\":\"", ac[] = "\",\"actor\":",
-                      d[] = ",\"payment\":", rf[] = ",\"refund\":", null[] = "null";
+    static const char head[] = "{\"data\":[",
+                      tail[] = "],\"next_after\":", a[] = "{\"seq\":", b[] = ",\"type\":\"",
+                      c[] = "\",\"at\":\"", ac[] = "\",\"actor\":", d[] = ",\"payment\":",
+                      rf[] = ",\"refund\":", null[] = "null";
     int n = PQntuples(res);
     size_t len = sizeof head + sizeof tail + strlen(next_after) + 2;
     for (int i = 0; i < n; i++) {

@@ -196,8 +196,8 @@ void stream_broadcast(struct server *srv, const struct stream_event *ev)
         if (!filter_match(c->filter, ev->status, ev->currency, ev->payer, ev->payee))
             continue;
         if (!m && !failed) {
-            m = stream_msg_event(ev->seq, ev->type, ev->at, ev->actor, ev->payment,
-                                 ev->payment_len, ev->refund);
+            m = stream_msg_event(ev->seq, ev->type, ev->at, ev->actor, ev->payment, ev->payment_len,
+                                 ev->refund);
             failed = !m;
         }
         if (m) {

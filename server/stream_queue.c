@@ -103,9 +103,9 @@ struct stream_msg *stream_msg_event(int64_t seq, const char *type, const char *a
 {
     char seqtext[24];
     int seqlen = snprintf(seqtext, sizeof seqtext, "%" PRId64, seq);
-    static const char a[] = "{\"type\":\"event\",\"event\":\"", b[] = "\",\"seq\":",
-                      c[] = ",\"at\":\"", ac[] = "\",\"actor\":", d[] = ",\"payment\":",
-                      rf[] = ",\"refund\":";
+    static const char a[] = "{\"type\":\"event\",\"event\":\"",
+                      b[] = "\",\"seq\":", c[] = ",\"at\":\"",
+                      ac[] = "\",\"actor\":", d[] = ",\"payment\":", rf[] = ",\"refund\":";
     if (!actor)
         actor = "null";
     size_t tlen = strlen(type), atlen = strlen(at), aclen = strlen(actor);

@@ -1,13 +1,16 @@
 /*
  * http.c - one-shot HTTP requests on the same lws context.
  *
- * The WebSocket protocol has create, update and list; deleting and the
- * audit trail are HTTP only (DELETE /v1/payments/{id}, GET
- * /v1/payments/{id}/events), so the TUI makes those few calls here, with
+ * The WebSocket protocol has create, update, refund and list; deleting,
+ * the audit trail, a payment's refunds, the totals for a filter and the
+ * CSV export are HTTP only, so the TUI makes those few calls here, with
  * the same host, TLS settings and token as the stream. Each request owns a
  * bounded body buffer; its answer goes to app_on_result() exactly once.
- * Requests are found by their wsi, so a late callback for a finished
- * request finds nothing rather than freed memory.
+ * A streamed request (the export) hands a 2xx body to its sink as it
+ * arrives instead, so its size is not bounded by memory. Requests are
+ * found by their wsi, so a late callback for a finished request finds
+ * nothing rather than freed memory. Bodies are parsed with the exact
+ * parser of common/, so sums beyond 2^53 (totals) read back exactly.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +18,9 @@
 
 #include <libwebsockets.h>
 
+#include "pjson.h"
 #include "tui.h"
+#include "validate.h"
 
 #define HTTP_BODY_MAX (4u << 20)
 #define HTTP_MAX_REQS 16
@@ -29,6 +34,8 @@ struct hreq {
     char *body;
     size_t len, cap;
     bool overflow;
+    http_sink_fn sink; /* NULL: keep the body */
+    void *sink_ctx;
     char method[8];
     char path[1024];
 };
@@ -80,14 +87,15 @@ static void finish(struct hreq *r, int status)
 
     unlink_req(r);
     if (status > 0 && r->len > 0 && !r->overflow)
-        body = cJSON_ParseWithLength(r->body, r->len);
+        body = pt_json_parse_object(r->body, r->len, NULL);
     app_on_result(r->kind, r->tag, status, body);
     cJSON_Delete(body);
     free(r->body);
     free(r);
 }
 
-int http_request(const char *method, const char *path, enum req_kind kind, uint64_t tag)
+static int start(const char *method, const char *path, enum req_kind kind, uint64_t tag,
+                 http_sink_fn sink, void *sink_ctx)
 {
     struct lws_client_connect_info i;
     struct hreq *r;
@@ -102,6 +110,8 @@ int http_request(const char *method, const char *path, enum req_kind kind, uint6
         return -1;
     r->kind = kind;
     r->tag = tag;
+    r->sink = sink;
+    r->sink_ctx = sink_ctx;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s%s", h.args->prefix, path);
     r->next = h.reqs;
@@ -134,6 +144,30 @@ int http_request(const char *method, const char *path, enum req_kind kind, uint6
         return 0;
     }
     return 0;
+}
+
+int http_request(const char *method, const char *path, enum req_kind kind, uint64_t tag)
+{
+    return start(method, path, kind, tag, NULL, NULL);
+}
+
+int http_stream(const char *path, http_sink_fn sink, void *ctx, enum req_kind kind, uint64_t tag)
+{
+    return sink == NULL ? -1 : start("GET", path, kind, tag, sink, ctx);
+}
+
+void http_cancel(enum req_kind kind, uint64_t tag)
+{
+    for (struct hreq *r = h.reqs; r != NULL; r = r->next) {
+        if (r->kind == kind && r->tag == tag && r->wsi != NULL) {
+            /* closes from the loop; the close callback reports status 0 */
+            r->sink = NULL;
+            r->status = 0;
+            r->overflow = true;
+            lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            return;
+        }
+    }
 }
 
 static void append(struct hreq *r, const void *in, size_t len)
@@ -192,8 +226,17 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         break;
 
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-        if (r != NULL)
+        if (r == NULL)
+            break;
+        if (r->sink != NULL && r->status >= 200 && r->status < 300) {
+            if (r->sink(r->sink_ctx, in, len) != 0) {
+                r->status = 0;
+                finish(r, 0);
+                return -1;
+            }
+        } else {
             append(r, in, len);
+        }
         break;
 
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
@@ -212,17 +255,16 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return -1; /* done with this connection */
 
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (r != NULL) {
-            if (r->status > 0)
-                finish(r, r->status);
-            else
-                finish(r, 0);
-        }
+        if (r != NULL)
+            finish(r, r->status > 0 && r->sink == NULL ? r->status : 0);
         break;
 
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+        /* A streamed body that did not complete is not an answer. */
         if (r != NULL)
-            finish(r, r->status >= 200 && r->status < 300 && r->len == 0 ? r->status : 0);
+            finish(r, r->status >= 200 && r->status < 300 && r->len == 0 && r->sink == NULL
+                          ? r->status
+                          : 0);
         break;
 
     default:

@@ -3,9 +3,9 @@
  *
  * Table: j/k or arrows move, PgUp/PgDn page, g/G top/bottom, Enter opens
  * the detail pane, / filters, o toggles the order, < and > pick the sort
- * column, n opens the form, s changes status, d deletes after y, p pauses,
- * r reloads, ? helps, q quits. Write keys in read-only mode say why they
- * do nothing.
+ * column, n opens the form, s changes status, d deletes after y, R
+ * refunds, e exports the filter to a CSV file, p pauses, r reloads, ?
+ * helps, q quits. Write keys in read-only mode say why they do nothing.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -133,6 +133,7 @@ static void keys_filter(int is_key, unsigned ch)
             return;
         tui.mode = MODE_TABLE;
         model_set_filter(&tui.model, &f);
+        totals_refresh(true);
         return;
     }
     if (line_key(&tui.filter_line, is_key, ch))
@@ -141,10 +142,32 @@ static void keys_filter(int is_key, unsigned ch)
 
 /* ---- form -------------------------------------------------------------- */
 
+/* Sends a dialog's message `msg` (consumed; NULL when it could not be
+ * built); false with `banner` (TUI_ERROR_MAX bytes) saying why it did not
+ * go. */
+static bool send_dialog(const char *what, const char *type, cJSON *msg, enum req_kind kind,
+                        uint64_t *tag, char *banner)
+{
+    if (refuse_write(what)) {
+        util_copy(banner, TUI_ERROR_MAX, tui.message);
+        cJSON_Delete(msg);
+        return false;
+    }
+    if (msg == NULL) {
+        snprintf(banner, TUI_ERROR_MAX, "cannot build the request");
+        return false;
+    }
+    *tag = ++tui.next_tag;
+    if (conn_request(type, msg, kind, *tag) != 0) {
+        snprintf(banner, TUI_ERROR_MAX, "cannot send: the connection is not ready");
+        return false;
+    }
+    return true;
+}
+
 static void form_submit(void)
 {
     struct form *fm = &tui.form;
-    cJSON *msg;
     int bad;
 
     if (fm->busy)
@@ -155,21 +178,8 @@ static void form_submit(void)
         fm->cur = bad;
         return;
     }
-    if (refuse_write("recording a payment")) {
-        snprintf(fm->banner, sizeof fm->banner, "%s", tui.message);
-        return;
-    }
-    msg = form_build(fm);
-    if (msg == NULL) {
-        snprintf(fm->banner, sizeof fm->banner, "cannot build the request");
-        return;
-    }
-    fm->tag = ++tui.next_tag;
-    if (conn_request("create", msg, REQ_CREATE, fm->tag) != 0) {
-        snprintf(fm->banner, sizeof fm->banner, "cannot send: the connection is not ready");
-        return;
-    }
-    fm->busy = true;
+    fm->busy = send_dialog("recording a payment", "create", form_build(fm), REQ_CREATE, &fm->tag,
+                           fm->banner);
 }
 
 static void keys_form(int is_key, unsigned ch)
@@ -314,6 +324,132 @@ static void keys_delete(int is_key, unsigned ch)
         app_message(false, "deleting...");
 }
 
+/* ---- refund ------------------------------------------------------------ */
+
+/* The loaded row of payment `id`, or NULL. */
+static struct row *row_by_id(const char *id)
+{
+    struct model *m = &tui.model;
+
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->rows[i]->p.id, id) == 0)
+            return m->rows[i];
+    return NULL;
+}
+
+static void refund_start(struct row *r, bool from_detail)
+{
+    char why[TUI_ERROR_MAX];
+
+    if (r == NULL)
+        return;
+    if (refuse_write("refunding"))
+        return;
+    if (refund_open(&tui.refund, &r->p, why, sizeof why) != 0) {
+        app_message(true, "%s", why);
+        return;
+    }
+    tui.refund.from_detail = from_detail;
+    tui.mode = MODE_REFUND;
+}
+
+static void refund_submit(void)
+{
+    struct refund_dlg *d = &tui.refund;
+    int bad;
+
+    if (d->busy)
+        return;
+    d->banner[0] = '\0';
+    bad = refund_check_all(d);
+    if (bad >= 0) {
+        d->cur = bad;
+        return;
+    }
+    d->busy = send_dialog("refunding", "refund", refund_build(d), REQ_REFUND, &d->tag, d->banner);
+}
+
+static void keys_refund(int is_key, unsigned ch)
+{
+    struct refund_dlg *d = &tui.refund;
+
+    if (is_esc(is_key, ch)) {
+        tui.mode = d->from_detail ? MODE_DETAIL : MODE_TABLE;
+        if (d->busy)
+            app_message(false, "the dialog was closed; the refund may still be recorded");
+        return;
+    }
+    if (d->busy)
+        return;
+    if (is_enter(is_key, ch)) {
+        refund_submit();
+        return;
+    }
+    if ((!is_key && ch == KEY_TAB) || (is_key && ch == KEY_DOWN)) {
+        d->cur = (d->cur + 1) % RF_COUNT;
+        return;
+    }
+    if (is_key && (ch == KEY_BTAB || ch == KEY_UP)) {
+        d->cur = (d->cur + RF_COUNT - 1) % RF_COUNT;
+        return;
+    }
+    if (d->cur == RF_REASON) {
+        int step = (is_key && ch == KEY_LEFT)                 ? -1
+                   : (is_key && ch == KEY_RIGHT) || ch == ' ' ? 1
+                                                              : 0;
+
+        if ((step != 0 || !is_key) && refund_reason_key(d, ch, step))
+            d->banner[0] = '\0';
+        return;
+    }
+    /* amount and note are judged on every key, not only on leaving */
+    if (line_key(&d->f[d->cur], is_key, ch)) {
+        d->banner[0] = '\0';
+        refund_check(d, d->cur);
+    }
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+static void export_begin(void)
+{
+    if (!tui.export.running)
+        export_open(&tui.export);
+    tui.mode = MODE_EXPORT;
+}
+
+static void keys_export(int is_key, unsigned ch)
+{
+    struct export_job *x = &tui.export;
+    if (is_esc(is_key, ch)) {
+        tui.mode = MODE_TABLE;
+        return;
+    }
+    if (x->running) {
+        if (!is_key && ch == 'x') {
+            export_cancel(x);
+            tui.mode = MODE_TABLE;
+        }
+        return;
+    }
+    if (is_enter(is_key, ch)) {
+        const struct totals *t = totals_get();
+        char query[1024];
+
+        if (model_filter_query(&tui.model, true, query, sizeof query) != 0) {
+            snprintf(x->err, sizeof x->err, "the filter is too long");
+            return;
+        }
+        if (export_start(x, query, t->known ? t->count : -1) == 0)
+            tui.mode = MODE_TABLE;
+        return;
+    }
+    if (line_key(&x->path, is_key, ch)) {
+        x->err[0] = '\0';
+        x->confirm_replace = false;
+    }
+}
+
 /* ---- detail pane ------------------------------------------------------- */
 
 static void detail_open(void)
@@ -324,19 +460,12 @@ static void detail_open(void)
     if (r == NULL)
         return;
     snprintf(tui.target_id, sizeof tui.target_id, "%s", r->p.id);
-    free(tui.audit);
-    tui.audit = NULL;
-    tui.audit_n = 0;
-    tui.audit_err[0] = '\0';
     tui.detail_scroll = 0;
-    tui.audit_loading = true;
     tui.mode = MODE_DETAIL;
-    tui.audit_tag = ++tui.next_tag;
     snprintf(path, sizeof path, "/v1/payments/%s/events", r->p.id);
-    if (http_request("GET", path, REQ_AUDIT, tui.audit_tag) != 0) {
-        tui.audit_loading = false;
-        snprintf(tui.audit_err, sizeof tui.audit_err, "cannot request the audit trail");
-    }
+    app_pane_load(&tui.audit, path, REQ_AUDIT, "the audit trail");
+    snprintf(path, sizeof path, "/v1/payments/%s/refunds", r->p.id);
+    app_pane_load(&tui.refunds, path, REQ_REFUNDS, "the refunds");
 }
 
 static void keys_detail(int is_key, unsigned ch)
@@ -353,6 +482,8 @@ static void keys_detail(int is_key, unsigned ch)
         status_open();
     else if (!is_key && ch == 'd')
         delete_open();
+    else if (!is_key && ch == 'R')
+        refund_start(row_by_id(tui.target_id), true);
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -448,6 +579,12 @@ static void keys_table(int is_key, unsigned ch)
     case 'd':
         delete_open();
         break;
+    case 'R':
+        refund_start(model_selected(m), false);
+        break;
+    case 'e':
+        export_begin();
+        break;
     case 'p':
         model_toggle_pause(m);
         if (m->paused)
@@ -455,9 +592,13 @@ static void keys_table(int is_key, unsigned ch)
         break;
     case 'r':
         model_reload(m, false);
+        totals_refresh(false);
         break;
     case '?':
         tui.mode = MODE_HELP;
+        break;
+    case 'W':
+        webhooks_open();
         break;
     case 'q':
         app_quit();
@@ -507,6 +648,15 @@ void keys_handle(int is_key, unsigned int ch)
         break;
     case MODE_HELP:
         tui.mode = MODE_TABLE;
+        break;
+    case MODE_REFUND:
+        keys_refund(is_key, ch);
+        break;
+    case MODE_EXPORT:
+        keys_export(is_key, ch);
+        break;
+    case MODE_WEBHOOKS:
+        webhooks_keys(is_key, ch);
         break;
     }
     app_dirty();

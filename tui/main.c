@@ -26,6 +26,8 @@
 
 #include <libwebsockets.h>
 
+#include "currency.h"
+#include "money.h"
 #include "pjson.h"
 #include "tui.h"
 
@@ -220,6 +222,14 @@ int64_t app_resume_after(void)
     return tui.model.last_seq;
 }
 
+static void become_read_only(void)
+{
+    if (!tui.read_only_seen) {
+        tui.read_only = true;
+        tui.read_only_seen = true;
+    }
+}
+
 /* Sends the harmless probe that tells a viewer's token from an
  * operator's: an update of a payment that cannot exist. A viewer gets 403
  * forbidden, an operator 404 (or 412); nothing changes either way. */
@@ -240,6 +250,35 @@ static void probe_role(void)
         probed = true;
 }
 
+/* Asks the server who the token acts as (GET /v1/me, v1.1), once; a v1
+ * server does not know, and then the probe tells. */
+static void ask_me(void)
+{
+    static bool asked;
+
+    if (asked)
+        return;
+    asked = http_request("GET", "/v1/me", REQ_ME, 0) == 0;
+    if (!asked)
+        probe_role();
+}
+
+static void on_me_result(int status, const cJSON *body)
+{
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+    const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "role"));
+
+    if (status != 200 || name == NULL || role == NULL) {
+        probe_role();
+        return;
+    }
+    snprintf(tui.me, sizeof tui.me, "%.64s (%.10s)", name, role);
+    if (strcmp(role, "operator") != 0 && !tui.read_only) {
+        become_read_only();
+        app_message(false, "read-only: this token is a viewer's; n, s, R and d are disabled");
+    }
+}
+
 void app_on_subscribed(int64_t head)
 {
     struct model *m = &tui.model;
@@ -251,8 +290,87 @@ void app_on_subscribed(int64_t head)
     else
         model_maybe_fetch(m);
     model_meter_start(m);
-    probe_role();
+    totals_refresh(false);
+    ask_me();
     app_dirty();
+}
+
+/* "by alice" for an event's or a refund's actor (its role too when it is
+ * not the operator every writer is); "by -" for the events written
+ * before v1.1 (actor null). */
+static void actor_text(const cJSON *obj, char *buf, size_t cap)
+{
+    const cJSON *actor = cJSON_GetObjectItemCaseSensitive(obj, "actor");
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(actor, "name"));
+    const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(actor, "role"));
+
+    if (name == NULL)
+        snprintf(buf, cap, "by -");
+    else if (role != NULL && strcmp(role, "operator") == 0)
+        snprintf(buf, cap, "by %.64s", name);
+    else
+        snprintf(buf, cap, "by %.64s (%.10s)", name, role ? role : "?");
+}
+
+/* Minor units of `currency` as grouped major-unit text. */
+static void money_text(int64_t minor, const char *currency, char *buf, size_t cap)
+{
+    const pt_currency *c = pt_currency_find(currency ? currency : "");
+
+    if (pt_money_format(minor, c ? c->exponent : 0, 1, buf, cap) < 0)
+        snprintf(buf, cap, "?");
+}
+
+/* Appends a line to a pane list of at most 10,000; NULL when full. */
+static struct audit_line *add_line(struct pane_list *l)
+{
+    struct audit_line *nl;
+
+    if (l->n >= 10000)
+        return NULL;
+    nl = realloc(l->lines, (size_t) (l->n + 1) * sizeof *nl);
+    if (nl == NULL)
+        return NULL;
+    l->lines = nl;
+    memset(&nl[l->n], 0, sizeof nl[l->n]);
+    nl[l->n].status = -1;
+    return &nl[l->n++];
+}
+
+static void pane_clear(struct pane_list *l)
+{
+    free(l->lines);
+    l->lines = NULL;
+    l->n = 0;
+    l->err[0] = '\0';
+}
+
+void app_pane_load(struct pane_list *l, const char *path, enum req_kind kind, const char *what)
+{
+    pane_clear(l);
+    l->loading = true;
+    l->tag = ++tui.next_tag;
+    if (http_request("GET", path, kind, l->tag) != 0) {
+        l->loading = false;
+        snprintf(l->err, sizeof l->err, "cannot request %s", what);
+    }
+}
+
+/* The answer for a pane list: its "data" array to add from, or NULL (a
+ * stale answer, or an error now shown in the pane). */
+static const cJSON *pane_answer(struct pane_list *l, uint64_t tag, int status, const cJSON *body)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data");
+
+    if (tag != l->tag)
+        return NULL;
+    l->loading = false;
+    pane_clear(l);
+    if (status != 200 || !cJSON_IsArray(data)) {
+        app_error_text(body, status, l->err, sizeof l->err);
+        return NULL;
+    }
+    return data;
 }
 
 /* Adds the event of the payment shown in the detail pane to its trail. */
@@ -263,27 +381,55 @@ static void audit_add(const cJSON *ev, const char *type_member)
     const cJSON *pj = cJSON_GetObjectItemCaseSensitive(ev, "payment");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(pj, "status");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(pj, "version");
-    struct audit_line *nl;
-    int64_t seq = 0, version = 0, ms;
+    const cJSON *refund = cJSON_GetObjectItemCaseSensitive(ev, "refund");
+    struct audit_line *nl = add_line(&tui.audit);
+    int64_t seq = 0, version = 0, ms, amount;
     pt_status s;
-    char when[40] = "";
+    char when[40] = "", by[100], what[80] = "";
 
-    if (tui.audit_n >= 10000)
-        return;
-    nl = realloc(tui.audit, (size_t) (tui.audit_n + 1) * sizeof *nl);
     if (nl == NULL)
         return;
-    tui.audit = nl;
     pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(ev, "seq"), &seq);
     pt_json_get_int64(ver, &version);
     if (cJSON_IsString(at) && util_parse_time(at->valuestring, &ms) == 0)
         util_display_time(ms, true, when, sizeof when);
-    snprintf(nl[tui.audit_n].text, sizeof nl[tui.audit_n].text, "#%lld  %s  %-16s v%lld  %s",
-             (long long) seq, when, cJSON_IsString(type) ? type->valuestring : "?",
-             (long long) version, cJSON_IsString(st) ? st->valuestring : "");
-    nl[tui.audit_n].status =
-        cJSON_IsString(st) && pt_status_parse(st->valuestring, &s) ? (int) s : -1;
-    tui.audit_n++;
+    actor_text(ev, by, sizeof by);
+    if (pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(refund, "amount"), &amount)) {
+        char money[48];
+
+        money_text(amount, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pj, "currency")),
+                   money, sizeof money);
+        snprintf(what, sizeof what, "  refund %s", money);
+    }
+    snprintf(nl->text, sizeof nl->text, "#%lld  %s  %s  v%lld  %s  %s%s", (long long) seq, when,
+             cJSON_IsString(type) ? type->valuestring : "?", (long long) version,
+             cJSON_IsString(st) ? st->valuestring : "", by, what);
+    nl->status = cJSON_IsString(st) && pt_status_parse(st->valuestring, &s) ? (int) s : -1;
+}
+
+/* Adds a refund to the detail pane's list. */
+static void refund_add(const cJSON *rf)
+{
+    const char *at = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rf, "created_at"));
+    const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rf, "reason"));
+    const char *note = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rf, "note"));
+    const char *cur = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rf, "currency"));
+    struct audit_line *nl;
+    int64_t amount = 0, ms;
+    char when[40] = "", by[100], money[48];
+
+    if (!pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(rf, "amount"), &amount))
+        return;
+    nl = add_line(&tui.refunds);
+    if (nl == NULL)
+        return;
+    if (at != NULL && util_parse_time(at, &ms) == 0)
+        util_display_time(ms, true, when, sizeof when);
+    actor_text(rf, by, sizeof by);
+    money_text(amount, cur, money, sizeof money);
+    snprintf(nl->text, sizeof nl->text, "%s  %s %.3s  %.24s  %s%s%.80s", when, money,
+             cur ? cur : "", reason ? reason : "?", by, note ? "  note: " : "", note ? note : "");
+    nl->status = PT_STATUS_REFUNDED;
 }
 
 void app_on_event(const cJSON *msg)
@@ -293,23 +439,23 @@ void app_on_event(const cJSON *msg)
     int64_t seq = -1;
 
     pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(msg, "seq"), &seq);
-    if (tui.mode == MODE_DETAIL && !tui.audit_loading && cJSON_IsString(id) &&
-        strcmp(id->valuestring, tui.target_id) == 0 && seq > tui.model.last_seq)
-        audit_add(msg, "event");
+    if (tui.mode == MODE_DETAIL && cJSON_IsString(id) &&
+        strcmp(id->valuestring, tui.target_id) == 0 && seq > tui.model.last_seq) {
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(msg, "refund");
+
+        if (!tui.audit.loading)
+            audit_add(msg, "event");
+        if (!tui.refunds.loading && cJSON_IsObject(rf))
+            refund_add(rf);
+    }
+    if (seq < 0 || seq > tui.model.last_seq)
+        totals_on_event();
     model_on_event(&tui.model, msg);
 }
 
 void app_on_server_error(const char *code, const char *message)
 {
     app_message(true, "server: %s%s%s", code, message[0] ? ": " : "", message);
-}
-
-static void become_read_only(void)
-{
-    if (!tui.read_only_seen) {
-        tui.read_only = true;
-        tui.read_only_seen = true;
-    }
 }
 
 static void on_create_result(uint64_t tag, int status, const cJSON *body)
@@ -385,20 +531,67 @@ static void on_update_result(int status, const cJSON *body)
         app_message(true, "status not changed: %s", text);
 }
 
-static void on_audit_result(uint64_t tag, int status, const cJSON *body)
+static void on_refund_result(uint64_t tag, int status, const cJSON *body)
 {
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data"), *ev;
+    struct refund_dlg *d = &tui.refund;
+    bool was_open = tui.mode == MODE_REFUND && d->busy && d->tag == tag;
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(body, "error");
+    const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "field"));
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
+    char text[TUI_ERROR_MAX];
 
-    if (tag != tui.audit_tag)
-        return;
-    tui.audit_loading = false;
-    free(tui.audit);
-    tui.audit = NULL;
-    tui.audit_n = 0;
-    if (status != 200 || !cJSON_IsArray(data)) {
-        app_error_text(body, status, tui.audit_err, sizeof tui.audit_err);
+    if (was_open)
+        d->busy = false;
+    if (status == 201 || status == 200) {
+        char money[48];
+        int64_t amount = 0;
+
+        pt_json_get_int64(cJSON_GetObjectItemCaseSensitive(body, "amount"), &amount);
+        money_text(amount, d->currency, money, sizeof money);
+        app_message(false, "refunded %s %s of %s's payment", money, d->currency, d->who);
+        if (was_open)
+            tui.mode = d->from_detail ? MODE_DETAIL : MODE_TABLE;
         return;
     }
+    if (status == 403)
+        become_read_only();
+    app_error_text(body, status, text, sizeof text);
+    if (!was_open) {
+        app_message(true, "the refund was not recorded: %s", text);
+        return;
+    }
+    if (status == 0)
+        snprintf(d->banner, sizeof d->banner,
+                 "connection lost: Enter retries safely (same idempotency key)");
+    else if (status == 412)
+        snprintf(d->banner, sizeof d->banner,
+                 "someone changed the payment first: Esc, look again and retry");
+    else
+        snprintf(d->banner, sizeof d->banner, "not refunded: %.180s", text);
+    if (field != NULL && msg != NULL &&
+        (strcmp(field, "amount") == 0 || strcmp(field, "note") == 0)) {
+        int f = field[0] == 'a' ? RF_AMOUNT : RF_NOTE;
+
+        util_copy(d->err[f], sizeof d->err[f], msg);
+        d->cur = f;
+    }
+    util_copy(tui.last_error, sizeof tui.last_error, d->banner);
+}
+
+static void on_refunds_result(uint64_t tag, int status, const cJSON *body)
+{
+    const cJSON *data = pane_answer(&tui.refunds, tag, status, body), *rf;
+
+    cJSON_ArrayForEach(rf, data)
+    {
+        refund_add(rf);
+    }
+}
+
+static void on_audit_result(uint64_t tag, int status, const cJSON *body)
+{
+    const cJSON *data = pane_answer(&tui.audit, tag, status, body), *ev;
+
     cJSON_ArrayForEach(ev, data)
     {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
@@ -422,10 +615,13 @@ void app_on_result(enum req_kind kind, uint64_t tag, int status, const cJSON *bo
     case REQ_UPDATE:
         on_update_result(status, body);
         break;
+    case REQ_ME:
+        on_me_result(status, body);
+        break;
     case REQ_PROBE:
         if (status == 403) {
             become_read_only();
-            app_message(false, "read-only: this token is a viewer's; n, s and d are disabled");
+            app_message(false, "read-only: this token is a viewer's; n, s, R and d are disabled");
         }
         break;
     case REQ_DELETE:
@@ -443,6 +639,21 @@ void app_on_result(enum req_kind kind, uint64_t tag, int status, const cJSON *bo
         break;
     case REQ_AUDIT:
         on_audit_result(tag, status, body);
+        break;
+    case REQ_REFUND:
+        on_refund_result(tag, status, body);
+        break;
+    case REQ_REFUNDS:
+        on_refunds_result(tag, status, body);
+        break;
+    case REQ_STATS:
+        totals_on_result(tag, status, body);
+        break;
+    case REQ_EXPORT:
+        export_on_result(&tui.export, tag, status, body);
+        break;
+    case REQ_WEBHOOKS:
+        webhooks_on_result(tag, status, body);
         break;
     }
     app_dirty();
@@ -563,6 +774,8 @@ int main(int argc, char **argv)
 
     conn_init(context, &tui.args);
     http_init(context, &tui.args);
+    totals_init(context);
+    tui.export.fd = -1;
     memset(&fd, 0, sizeof fd);
     fd.filefd = STDIN_FILENO;
     if (lws_adopt_descriptor_vhost(lws_get_vhost_by_name(context, "default"),
@@ -599,6 +812,7 @@ int main(int argc, char **argv)
     restore_terminal();
     lws_sul_cancel(&sul_tick);
     lws_sul_cancel(&sul_draw);
+    totals_shutdown();
     conn_shutdown();
     {
         struct lws_context *c = context;
@@ -606,8 +820,10 @@ int main(int argc, char **argv)
         context = NULL; /* callbacks during destruction must not wake it */
         lws_context_destroy(c);
     }
+    export_shutdown(&tui.export);
     model_free(&tui.model);
-    free(tui.audit);
+    pane_clear(&tui.audit);
+    pane_clear(&tui.refunds);
     args_free(&tui.args);
     if (log_file != NULL)
         fclose(log_file);

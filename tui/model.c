@@ -365,6 +365,54 @@ static cJSON *list_msg(const struct model *m, bool reverse, int limit, cJSON **q
     return msg;
 }
 
+/* Appends "&name=value" (value percent-encoded, RFC 3986 unreserved
+ * characters as they are) at *off; false when it does not fit. */
+static bool query_add(char *buf, size_t cap, size_t *off, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int n = snprintf(buf + *off, cap - *off, "%s%s=", *off ? "&" : "", name);
+
+    if (n < 0 || (size_t) n >= cap - *off)
+        return false;
+    *off += (size_t) n;
+    for (const unsigned char *v = (const unsigned char *) value; *v; v++) {
+        bool plain = (*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') ||
+                     (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' || *v == '_' || *v == '~';
+
+        if (*off + (plain ? 1 : 3) >= cap)
+            return false;
+        if (plain) {
+            buf[(*off)++] = (char) *v;
+        } else {
+            buf[(*off)++] = '%';
+            buf[(*off)++] = hex[*v >> 4];
+            buf[(*off)++] = hex[*v & 15];
+        }
+    }
+    buf[*off] = '\0';
+    return true;
+}
+
+int model_filter_query(const struct model *m, bool with_order, char *buf, size_t cap)
+{
+    const struct filter *f = &m->filter;
+    size_t off = 0;
+
+    if (cap == 0)
+        return -1;
+    buf[0] = '\0';
+    if (f->text[0] != '\0' && !query_add(buf, cap, &off, "q", f->text))
+        return -1;
+    if (f->status >= 0 &&
+        !query_add(buf, cap, &off, "status", pt_status_name((pt_status) f->status)))
+        return -1;
+    if (f->currency[0] != '\0' && !query_add(buf, cap, &off, "currency", f->currency))
+        return -1;
+    if (with_order && !query_add(buf, cap, &off, "order", order_name(m, false)))
+        return -1;
+    return 0;
+}
+
 void model_reload(struct model *m, bool bottom)
 {
     cJSON *msg, *q;

@@ -112,6 +112,12 @@ enum req_kind {
     REQ_PROBE,
     REQ_DELETE, /* HTTP */
     REQ_AUDIT,  /* HTTP */
+    REQ_REFUND,
+    REQ_REFUNDS,  /* HTTP: the detail pane's refunds */
+    REQ_STATS,    /* HTTP: totals for the filter */
+    REQ_EXPORT,   /* HTTP, streamed to a file */
+    REQ_ME,       /* HTTP: who the token acts as (v1.1) */
+    REQ_WEBHOOKS, /* HTTP: the W view */
 };
 /* The list kinds are the first three. */
 #define REQ_LIST_KINDS (REQ_LIST_UP + 1)
@@ -141,7 +147,8 @@ int64_t conn_retry_in_ms(void);
 const char *conn_address(void);
 
 /* ------------------------------------------------------------------ */
-/* http.c: one-shot HTTP requests (DELETE, the audit trail) */
+/* http.c: one-shot HTTP requests (DELETE, the audit trail, refunds,
+ * totals, the CSV export) */
 
 extern const struct lws_protocols http_protocol;
 
@@ -150,6 +157,18 @@ void http_init(struct lws_context *ctx, const struct args *args);
  * HTTP status and parsed JSON body (or status 0 and NULL on failure).
  * Returns 0 or -1 (nothing will arrive). */
 int http_request(const char *method, const char *path, enum req_kind kind, uint64_t tag);
+/* Receives a 2xx body piece by piece as it arrives; returns 0, or -1 to
+ * abandon the request. */
+typedef int (*http_sink_fn)(void *ctx, const char *data, size_t len);
+/* GET `path` handing a 2xx body to `sink` instead of keeping it: the
+ * answer then arrives with body NULL, and only once the whole body came
+ * (a connection that breaks off first reports status 0). Other statuses
+ * arrive with their parsed (error) body as for http_request. Returns 0 or
+ * -1 (nothing will arrive). */
+int http_stream(const char *path, http_sink_fn sink, void *ctx, enum req_kind kind, uint64_t tag);
+/* Abandons the request of kind/tag, if any: its answer arrives (soon, from
+ * the loop) with status 0. */
+void http_cancel(enum req_kind kind, uint64_t tag);
 
 /* ------------------------------------------------------------------ */
 /* model.c: the loaded window of payments, paging, events */
@@ -256,6 +275,10 @@ void model_toggle_pause(struct model *m);
 void model_set_sort(struct model *m, enum sort_col col, bool desc);
 void model_set_filter(struct model *m, const struct filter *f);
 bool model_matches(const struct model *m, const pt_payment *p);
+/* The filter as an HTTP query ("q=...&status=...", without '?'; "" for
+ * none), with the window's order when `with_order`; 0, or -1 when it does
+ * not fit in cap bytes. */
+int model_filter_query(const struct model *m, bool with_order, char *buf, size_t cap);
 /* Starts fetches the cursor position calls for (prefetch near the ends). */
 void model_maybe_fetch(struct model *m);
 /* Starts the meter query (last hour) after (re)subscribing. */
@@ -265,6 +288,36 @@ void model_meter(const struct model *m, int *buckets);
 const char *model_sort_name(enum sort_col c);
 /* Drops the window and held events after the view changed completely. */
 void model_clear(struct model *m);
+
+/* ------------------------------------------------------------------ */
+/* totals.c: count and sums of the payments matching the filter (GET
+ * /v1/stats with the filters), kept current as events arrive */
+
+#define TOTALS_CUR_MAX 16
+
+struct totals_cur {
+    char cur[4];
+    int64_t count, amount, refunded;
+    bool overflow;
+};
+
+struct totals {
+    bool known; /* the server's figures for the current filter */
+    int64_t count;
+    struct totals_cur cur[TOTALS_CUR_MAX];
+    int ncur, more; /* currencies shown, and beyond TOTALS_CUR_MAX */
+    int64_t by_status[PT_STATUS_COUNT];
+};
+
+void totals_init(struct lws_context *ctx);
+void totals_shutdown(void);
+/* Fetches now: after the filter changed (the old figures are dropped at
+ * once) or the stream (re)subscribed. */
+void totals_refresh(bool filter_changed);
+/* Something changed on the server: fetch again soon (debounced). */
+void totals_on_event(void);
+void totals_on_result(uint64_t tag, int status, const cJSON *body);
+const struct totals *totals_get(void);
 
 /* ------------------------------------------------------------------ */
 /* form.c: the new-payment form and single-line inputs */
@@ -314,6 +367,75 @@ bool line_key(struct line *l, int is_key, unsigned int ch);
 void line_set(struct line *l, const char *text, bool fresh);
 
 /* ------------------------------------------------------------------ */
+/* refund.c: the refund dialog */
+
+enum refund_field { RF_AMOUNT, RF_REASON, RF_NOTE, RF_COUNT };
+
+#define REFUND_REASONS PT_REASON_COUNT
+
+struct refund_dlg {
+    struct line f[RF_COUNT]; /* the reason's line is unused: it is a choice */
+    int reason;              /* index for refund_reason_name() */
+    int cur;
+    char err[RF_COUNT][TUI_ERROR_MAX];
+    char banner[TUI_ERROR_MAX];
+    bool busy;
+    bool from_detail; /* return to the detail pane when done */
+    uint64_t tag;
+    char idem_key[PT_ID_LEN + 1];
+    /* the payment as it was when the dialog opened */
+    char id[PT_ID_LEN + 1];
+    char currency[4];
+    char who[64];
+    int64_t version, amount, left;
+};
+
+const char *refund_reason_name(int i);
+const char *refund_label(int field);
+/* Opens the dialog for `p`; -1 with `why` when it cannot be refunded. */
+int refund_open(struct refund_dlg *d, const pt_payment *p, char *why, size_t cap);
+/* Judges one field into d->err; 0 when fine. */
+int refund_check(struct refund_dlg *d, int field);
+/* Judges every field; the first bad one or -1. */
+int refund_check_all(struct refund_dlg *d);
+/* The refund message members, or NULL while a field is invalid. */
+cJSON *refund_build(struct refund_dlg *d);
+/* Picks a reason: by `step` (+1/-1) or, with step 0, by its first letter;
+ * true when the key was used. */
+bool refund_reason_key(struct refund_dlg *d, unsigned int ch, int step);
+/* Minor units of the dialog's currency as major-unit text. */
+void refund_format(const struct refund_dlg *d, int64_t minor, bool group, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* export.c: the current filter to a CSV file */
+
+struct export_job {
+    struct line path;
+    char err[TUI_ERROR_MAX];
+    bool confirm_replace; /* the next Enter replaces an existing file */
+    bool running, cancelled;
+    uint64_t tag;
+    int fd;
+    char final[1024], part[1040];
+    int64_t bytes, lines, expected; /* expected: rows, -1 when unknown */
+    bool in_quotes;
+    int write_errno;
+    int64_t started_at, drawn_at;
+};
+
+/* Prepares the path prompt with a default file name. */
+void export_open(struct export_job *x);
+/* Starts the download of the filter's `query` (without '?'), `expected`
+ * rows if known (-1); 0, or -1 with x->err set. */
+int export_start(struct export_job *x, const char *query, int64_t expected);
+/* Rows written so far. */
+int64_t export_rows(const struct export_job *x);
+void export_cancel(struct export_job *x);
+void export_on_result(struct export_job *x, uint64_t tag, int status, const cJSON *body);
+/* Removes a partial file at exit. */
+void export_shutdown(struct export_job *x);
+
+/* ------------------------------------------------------------------ */
 /* view.c: drawing */
 
 void view_init(void);
@@ -327,6 +449,14 @@ bool view_unicode(void);
 void keys_handle(int is_key, unsigned int ch);
 
 /* ------------------------------------------------------------------ */
+/* webhooks.c: the W view (webhook endpoints, their state and lag) */
+
+void webhooks_open(void);
+void webhooks_keys(int is_key, unsigned int ch);
+void webhooks_on_result(uint64_t tag, int status, const cJSON *body);
+void webhooks_draw(void);
+
+/* ------------------------------------------------------------------ */
 /* main.c: the application state and the callbacks other files raise */
 
 enum ui_mode {
@@ -337,11 +467,24 @@ enum ui_mode {
     MODE_STATUS,
     MODE_CONFIRM_DELETE,
     MODE_HELP,
+    MODE_REFUND,
+    MODE_EXPORT,
+    MODE_WEBHOOKS,
 };
 
 struct audit_line {
-    char text[256];
+    char text[384];
     int status; /* pt_status or -1 */
+};
+
+/* A list in the detail pane (the audit trail, the refunds): loaded over
+ * HTTP when the pane opens, extended by events while it is open. */
+struct pane_list {
+    struct audit_line *lines;
+    int n;
+    bool loading;
+    char err[TUI_ERROR_MAX];
+    uint64_t tag;
 };
 
 struct tui {
@@ -357,12 +500,10 @@ struct tui {
     char target_id[PT_ID_LEN + 1]; /* payment of the detail pane / picker / delete */
     int64_t target_version;
     /* detail pane */
-    struct audit_line *audit;
-    int audit_n;
-    bool audit_loading;
-    char audit_err[TUI_ERROR_MAX];
+    struct pane_list audit, refunds;
     int detail_scroll;
-    uint64_t audit_tag;
+    struct refund_dlg refund;
+    struct export_job export;
     /* messages */
     char message[TUI_ERROR_MAX];
     bool message_is_error;
@@ -370,6 +511,7 @@ struct tui {
     char last_error[TUI_ERROR_MAX];
     bool read_only;      /* --read-only or a 403 from the server */
     bool read_only_seen; /* the server said so */
+    char me[80];         /* "alice (operator)" from GET /v1/me, or "" */
     char last_currency[4];
     bool dirty;
     bool quit;
@@ -398,6 +540,9 @@ int64_t app_resume_after(void);
 void app_quit(void);
 /* Writes the startup timing once, when rows are first on screen. */
 void app_first_rows_drawn(void);
+/* Empties `l` and starts loading it from `path`; the answer arrives as
+ * `kind`. `what` names it in an error. */
+void app_pane_load(struct pane_list *l, const char *path, enum req_kind kind, const char *what);
 /* The text of a contract error body, "code: message", into buf. */
 void app_error_text(const cJSON *body, int status, char *buf, size_t cap);
 

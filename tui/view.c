@@ -2,12 +2,14 @@
  * view.c - drawing the dashboard with ncursesw.
  *
  * The screen, top to bottom: a title line (filter, sort, clock), the
- * totals per currency of the rows shown, a meter line in the manner of
- * htop (payments per minute over the last hour as a sparkline, the share
- * of each status), the column header, the rows, a message line and the
- * status bar (server, LIVE/CONNECTING/OFFLINE, payments shown, last
- * error). Overlays (detail pane, form, status picker, help) are drawn on
- * top. Text is measured in terminal columns, code point by code point, so
+ * totals per currency of every payment matching the filter (the server's
+ * figures, totals.c; the loaded rows' only while those are unknown), a
+ * meter line in the manner of htop (payments per minute over the last
+ * hour as a sparkline, the share of each status), the column header, the
+ * rows, a message line (or an export's progress) and the status bar
+ * (server, LIVE/CONNECTING/OFFLINE, the exact count of matching payments,
+ * last error). Overlays (detail pane, form, refund and export dialogs,
+ * status picker, help) are drawn on top. Text is measured in terminal columns, code point by code point, so
  * wide characters line up; colours fall back to attributes on monochrome
  * terminals.
  */
@@ -208,14 +210,20 @@ static void fill_line(int y, int x, int cols)
         addch(' ');
 }
 
-static void format_amount(const pt_payment *p, char *buf, size_t cap, int width)
+/* Minor units of `currency` as major-unit text, grouped when it fits in
+ * `width` columns (0: any width). */
+static void format_minor(int64_t minor, const char *currency, char *buf, size_t cap, int width)
 {
-    const pt_currency *c = pt_currency_find(p->currency);
+    const pt_currency *c = pt_currency_find(currency);
     int exp = c ? c->exponent : 0;
 
-    if (pt_money_format(p->amount, exp, 1, buf, cap) < 0 ||
-        (width > 0 && (int) strlen(buf) > width))
-        pt_money_format(p->amount, exp, 0, buf, cap);
+    if (pt_money_format(minor, exp, 1, buf, cap) < 0 || (width > 0 && (int) strlen(buf) > width))
+        pt_money_format(minor, exp, 0, buf, cap);
+}
+
+static void format_amount(const pt_payment *p, char *buf, size_t cap, int width)
+{
+    format_minor(p->amount, p->currency, buf, cap, width);
 }
 
 /* "12,345" */
@@ -227,18 +235,21 @@ static void format_count(size_t n, char *buf, size_t cap)
 /* ---- column layout ----------------------------------------------------- */
 
 struct layout {
-    int time_w, payer_w, payee_w, amount_w, cur_w, status_w, ref_w;
+    int time_w, payer_w, payee_w, amount_w, cur_w, status_w, refunded_w, ref_w;
 };
 
 static void layout_for(int cols, struct layout *l)
 {
     int flex;
 
-    l->time_w = cols >= 120 ? 19 : 14;
-    l->amount_w = cols >= 100 ? 18 : 13;
+    l->time_w = cols >= 140 ? 19 : 14;
+    l->amount_w = cols >= 140 ? 18 : cols >= 100 ? 15 : 13;
     l->cur_w = 3;
     l->status_w = 9;
-    flex = cols - (1 + l->time_w + l->amount_w + l->cur_w + l->status_w + 6);
+    /* narrower terminals show a refund in the reference column instead */
+    l->refunded_w = cols >= 140 ? 14 : cols >= 100 ? 12 : 0;
+    flex = cols - (1 + l->time_w + l->amount_w + l->cur_w + l->status_w + 6 +
+                   (l->refunded_w ? l->refunded_w + 1 : 0));
     if (flex < 9)
         flex = 9;
     l->payer_w = flex * 3 / 8;
@@ -273,6 +284,10 @@ static void draw_header_row(int y, int cols, const struct layout *l)
     COL("CUR", SORT_CURRENCY, l->cur_w, -1);
     COL("STATUS", SORT_STATUS, l->status_w, -1);
 #undef COL
+    if (l->refunded_w > 0) {
+        put_text(stdscr, "REFUNDED", l->refunded_w, 1);
+        addch(' ');
+    }
     if (m->sort == SORT_REFERENCE) {
         snprintf(name, sizeof name, "REFERENCE%s", arrow);
         put_text(stdscr, name, cols - getcurx(stdscr), -1);
@@ -285,7 +300,7 @@ static void draw_header_row(int y, int cols, const struct layout *l)
 static void draw_row(int y, int cols, const struct layout *l, const struct row *r, bool selected,
                      int64_t now)
 {
-    char t[32], amount[40];
+    char t[32], amount[40], refunded[40];
     attr_t base = A_NORMAL;
     bool hl = r->hl_until > now;
 
@@ -320,7 +335,22 @@ static void draw_row(int y, int cols, const struct layout *l, const struct row *
     put_text(stdscr, pt_status_name(r->p.status), l->status_w, -1);
     attrset(base);
     addch(' ');
-    put_text(stdscr, r->p.reference ? r->p.reference : "", cols - getcurx(stdscr), -1);
+    refunded[0] = '\0';
+    if (r->p.amount_refunded != 0)
+        format_minor(r->p.amount_refunded, r->p.currency, refunded, sizeof refunded, l->refunded_w);
+    if (l->refunded_w > 0) {
+        put_text(stdscr, refunded, l->refunded_w, 1);
+        addch(' ');
+        put_text(stdscr, r->p.reference ? r->p.reference : "", cols - getcurx(stdscr), -1);
+    } else {
+        char ref[400];
+
+        /* "<-10.00 INV-1": what went back, before the reference */
+        snprintf(ref, sizeof ref, "%s%s%s%.300s",
+                 refunded[0] ? (unicode ? "\xe2\x86\xa9" : "-") : "", refunded,
+                 refunded[0] ? " " : "", r->p.reference ? r->p.reference : "");
+        put_text(stdscr, ref, cols - getcurx(stdscr), -1);
+    }
     attrset(A_NORMAL);
 }
 
@@ -357,7 +387,9 @@ static void draw_title(int cols)
         off += (size_t) snprintf(buf + off, sizeof buf - off, "  PAUSED (%zu waiting)",
                                  m->pause_count);
     if (off < sizeof buf && tui.read_only)
-        snprintf(buf + off, sizeof buf - off, "  read-only");
+        off += (size_t) snprintf(buf + off, sizeof buf - off, "  read-only");
+    if (off < sizeof buf && tui.me[0])
+        snprintf(buf + off, sizeof buf - off, "  as %s", tui.me);
     util_display_time(now, false, clock, sizeof clock);
     put_text(stdscr, buf, cols - 10, -1);
     put_text(stdscr, clock + 6, 10, 1);
@@ -371,14 +403,15 @@ struct total {
     size_t count;
 };
 
-static void draw_totals(int y, int cols)
+/* The header's totals while the server's are unknown (a v1 server, or
+ * before the first answer): sums of the loaded rows, and says so. */
+static void loaded_totals(char *buf, size_t cap)
 {
     struct model *m = &tui.model;
     struct total tot[16];
     int nt = 0, more = 0;
-    char buf[1024], amount[48];
+    char amount[48];
     size_t off = 0;
-    bool complete = m->at_top && m->at_bottom;
 
     for (size_t i = 0; i < m->n; i++) {
         const pt_payment *p = &m->rows[i]->p;
@@ -400,31 +433,60 @@ static void draw_totals(int y, int cols)
             tot[k].overflow = true;
         tot[k].count++;
     }
-    move(y, 0);
-    attrset(A_BOLD);
-    addstr(complete ? " Totals " : " Totals (loaded rows) ");
-    attrset(A_NORMAL);
-    off = 0;
     buf[0] = '\0';
     if (nt == 0)
-        snprintf(buf, sizeof buf, "%s", m->loaded ? "none" : "");
-    for (int k = 0; k < nt && off < sizeof buf; k++) {
-        const pt_currency *c = pt_currency_find(tot[k].cur);
-        pt_payment tmp;
-
-        memset(&tmp, 0, sizeof tmp);
-        tmp.amount = tot[k].sum;
-        memcpy(tmp.currency, tot[k].cur, sizeof tmp.currency);
-        (void) c;
+        snprintf(buf, cap, "%s", m->loaded ? "none" : "");
+    for (int k = 0; k < nt && off < cap; k++) {
         if (tot[k].overflow)
             snprintf(amount, sizeof amount, "overflow");
         else
-            format_amount(&tmp, amount, sizeof amount, 0);
-        off += (size_t) snprintf(buf + off, sizeof buf - off, "%s%s %s (%zu)", k ? " | " : "",
-                                 tot[k].cur, amount, tot[k].count);
+            format_minor(tot[k].sum, tot[k].cur, amount, sizeof amount, 0);
+        off += (size_t) snprintf(buf + off, cap - off, "%s%s %s (%zu)", k ? " | " : "", tot[k].cur,
+                                 amount, tot[k].count);
     }
-    if (more && off < sizeof buf)
-        snprintf(buf + off, sizeof buf - off, " | +%d more", more);
+    if (more && off < cap)
+        snprintf(buf + off, cap - off, " | +%d more", more);
+}
+
+/* "EUR 1,250.00 (12), refunded 25.00 | JPY ..." from the server's totals. */
+static void filter_totals(const struct totals *t, char *buf, size_t cap)
+{
+    char amount[48], back[48];
+    size_t off = 0;
+
+    buf[0] = '\0';
+    if (t->ncur == 0)
+        snprintf(buf, cap, "none");
+    for (int k = 0; k < t->ncur && off < cap; k++) {
+        const struct totals_cur *c = &t->cur[k];
+
+        format_minor(c->amount, c->cur, amount, sizeof amount, 0);
+        format_minor(c->refunded, c->cur, back, sizeof back, 0);
+        off += (size_t) snprintf(buf + off, cap - off, "%s%s %s (%lld)%s%s", k ? " | " : "", c->cur,
+                                 c->overflow ? "overflow" : amount, (long long) c->count,
+                                 c->refunded ? ", refunded " : "", c->refunded ? back : "");
+    }
+    if (t->more && off < cap)
+        snprintf(buf + off, cap - off, " | +%d more", t->more);
+}
+
+static void draw_totals(int y, int cols)
+{
+    struct model *m = &tui.model;
+    const struct totals *t = totals_get();
+    char buf[1024];
+
+    move(y, 0);
+    attrset(A_BOLD);
+    if (t->known) {
+        addstr(" Totals ");
+        attrset(A_NORMAL);
+        filter_totals(t, buf, sizeof buf);
+    } else {
+        addstr(m->at_top && m->at_bottom ? " Totals " : " Totals (loaded rows) ");
+        attrset(A_NORMAL);
+        loaded_totals(buf, sizeof buf);
+    }
     put_text(stdscr, buf, cols - getcurx(stdscr), -1);
 }
 
@@ -444,7 +506,7 @@ static void draw_meter(int y, int cols)
     static const char ascii[] = " .:-=+*#%@";
     struct model *m = &tui.model;
     int buckets[MODEL_METER_MIN], spark_w, group, maxv = 0, last = 0;
-    int share[PT_STATUS_COUNT] = {0};
+    size_t share[PT_STATUS_COUNT] = {0};
     size_t total = 0;
     char buf[64];
     int bar_w, x;
@@ -485,9 +547,17 @@ static void draw_meter(int y, int cols)
             maxv = buckets[k];
     snprintf(buf, sizeof buf, " %d/min, peak %d ", last, maxv);
     addstr(buf);
-    for (size_t i = 0; i < m->n; i++) {
-        share[m->rows[i]->p.status]++;
-        total++;
+    if (totals_get()->known) {
+        /* the shares of every matching payment, not only the loaded ones */
+        for (int k = 0; k < PT_STATUS_COUNT; k++) {
+            share[k] = (size_t) totals_get()->by_status[k];
+            total += share[k];
+        }
+    } else {
+        for (size_t i = 0; i < m->n; i++) {
+            share[m->rows[i]->p.status]++;
+            total++;
+        }
     }
     x = getcurx(stdscr);
     bar_w = cols - x - 2 - (cols >= 120 ? 52 : 18);
@@ -528,9 +598,29 @@ static void draw_meter(int y, int cols)
 
 /* ---- bottom lines ------------------------------------------------------ */
 
+/* " exporting to PATH: 1,234 of 5,000 rows (24%), 2.1 MB ..." */
+static void export_progress(char *buf, size_t cap)
+{
+    const struct export_job *x = &tui.export;
+    char rows[32], total[32] = "", pct[16] = "";
+    int64_t done = export_rows(x);
+
+    format_count((size_t) done, rows, sizeof rows);
+    if (x->expected > 0) {
+        format_count((size_t) x->expected, total + 4, sizeof total - 4);
+        memcpy(total, " of ", 4);
+        if (done <= x->expected)
+            snprintf(pct, sizeof pct, " (%lld%%)", (long long) (done * 100 / x->expected));
+    }
+    snprintf(buf, cap, " exporting to %s: %s%s rows%s, %lld.%lld MB  (e then x cancels)", x->final,
+             rows, total, pct, (long long) (x->bytes / 1000000),
+             (long long) (x->bytes / 100000 % 10));
+}
+
 static void draw_status_bar(int y, int cols)
 {
     struct model *m = &tui.model;
+    const struct totals *t = totals_get();
     enum conn_state s = conn_state();
     char buf[600], count[32];
     int pair = s == CONN_LIVE ? CP_LIVE : s == CONN_CONNECTING ? CP_CONNECTING : CP_OFFLINE;
@@ -549,12 +639,17 @@ static void draw_status_bar(int y, int cols)
     snprintf(buf, sizeof buf, " %s ", conn_state_name(s));
     addstr(buf);
     attrset(attr(CP_BAR, 0, A_REVERSE));
-    format_count(m->n, count, sizeof count);
-    if (!m->loaded)
+    if (t->known) {
+        /* the server's exact count for the filter, whatever is loaded */
+        format_count((size_t) t->count, count, sizeof count);
+        snprintf(buf, sizeof buf, " %s payment%s", count, t->count == 1 ? "" : "s");
+    } else if (!m->loaded) {
         snprintf(buf, sizeof buf, " no rows yet");
-    else
+    } else {
+        format_count(m->n, count, sizeof count);
         snprintf(buf, sizeof buf, " %s%s payment%s", count, (m->at_top && m->at_bottom) ? "" : "+",
                  m->n == 1 ? "" : "s");
+    }
     if (m->n > 0 && m->at_top) {
         size_t off = strlen(buf);
 
@@ -635,8 +730,15 @@ static void draw_message(int y, int cols)
         attrset(A_NORMAL);
     } else {
         struct model *m = &tui.model;
-        char hint[200];
+        char hint[1400];
 
+        if (tui.export.running) {
+            export_progress(hint, sizeof hint);
+            attrset(A_BOLD);
+            put_text(stdscr, hint, cols, -1);
+            attrset(A_NORMAL);
+            return;
+        }
         attrset(attr(CP_DIM, 0, A_DIM));
         if (m->above_new > 0)
             snprintf(hint, sizeof hint, " %d new above the loaded rows: g to go to the top",
@@ -646,9 +748,9 @@ static void draw_message(int y, int cols)
         else
             snprintf(hint, sizeof hint, " %s",
                      tui.read_only ? "read-only: j/k move  Enter details  / filter  o order  "
-                                     "< > sort column  p pause  ? help  q quit"
-                                   : "n new  s status  d delete  Enter details  / filter  o "
-                                     "order  < > sort  p pause  ? help  q quit");
+                                     "< > sort column  e export  p pause  ? help  q quit"
+                                   : "n new  s status  R refund  d delete  Enter details  / "
+                                     "filter  e export  o order  p pause  ? help  q quit");
         put_text(stdscr, hint, cols, -1);
         attrset(A_NORMAL);
     }
@@ -695,15 +797,18 @@ static void draw_help(void)
         {"j/k, arrows", "move"},
         {"PgUp/PgDn", "page"},
         {"g / G", "top / bottom"},
-        {"Enter", "details and audit trail"},
+        {"Enter", "details, refunds, audit trail with actors"},
         {"/", "filter: text status:NAME currency:CODE"},
         {"o", "toggle sort order"},
         {"< / >", "sort column left / right"},
         {"n", "new payment (Tab moves, Enter saves, Esc)"},
         {"s", "change status"},
         {"d", "delete (y confirms)"},
+        {"R", "refund: amount (default what is left), reason"},
+        {"e", "export the filter to a CSV file"},
         {"p", "pause / resume live updates"},
         {"r", "reload"},
+        {"W", "webhook endpoints: state and lag"},
         {"?", "this help"},
         {"q", "quit"},
     };
@@ -718,7 +823,7 @@ static void draw_help(void)
     mvwaddstr(w, getmaxy(w) - 2, 2, "Any key closes this help.");
     if (tui.read_only) {
         wattrset(w, attr(CP_ERROR, 0, A_BOLD));
-        mvwaddstr(w, getmaxy(w) - 3, 2, "Read-only: n, s and d are not available.");
+        mvwaddstr(w, getmaxy(w) - 3, 2, "Read-only: n, s, R and d are not available.");
     }
     wattrset(w, A_NORMAL);
     wnoutrefresh(w);
@@ -742,6 +847,23 @@ static void detail_field(WINDOW *w, int *y, int skip, const char *label, const c
     (*y)++;
 }
 
+/* A titled list of the detail pane: loading, its error, or its lines. */
+static void pane_list(WINDOW *w, int *y, int skip, const char *title, const struct pane_list *l,
+                      const char *none)
+{
+    detail_field(w, y, skip, title, "", A_NORMAL);
+    if (l->loading)
+        detail_field(w, y, skip, "", "loading...", A_DIM);
+    else if (l->err[0])
+        detail_field(w, y, skip, "", l->err, attr(CP_ERROR, 0, A_BOLD));
+    else if (l->n == 0)
+        detail_field(w, y, skip, "", none, A_DIM);
+    for (int i = 0; i < l->n; i++)
+        detail_field(w, y, skip, "", l->lines[i].text,
+                     l->lines[i].status >= 0 ? status_attr((pt_status) l->lines[i].status)
+                                             : A_NORMAL);
+}
+
 static void draw_detail(void)
 {
     struct model *m = &tui.model;
@@ -753,7 +875,7 @@ static void draw_detail(void)
         if (strcmp(m->rows[i]->p.id, tui.target_id) == 0)
             r = m->rows[i];
     getmaxyx(stdscr, rows, cols);
-    w = box_win(rows - 2, cols > 110 ? 100 : cols - 4, "Payment");
+    w = box_win(rows - 2, cols > 144 ? 140 : cols - 4, "Payment");
     if (w == NULL)
         return;
     if (r == NULL) {
@@ -770,6 +892,15 @@ static void draw_detail(void)
         format_amount(p, amount, sizeof amount, 0);
         snprintf(buf, sizeof buf, "%s %s", amount, p->currency);
         detail_field(w, &y, skip, "amount", buf, A_BOLD);
+        {
+            char back[48], left[48];
+
+            format_minor(p->amount_refunded, p->currency, back, sizeof back, 0);
+            format_minor(p->amount - p->amount_refunded, p->currency, left, sizeof left, 0);
+            snprintf(buf, sizeof buf, "%s %s (%s left)", back, p->currency, left);
+            detail_field(w, &y, skip, "refunded", buf,
+                         p->amount_refunded ? status_attr(PT_STATUS_REFUNDED) : A_NORMAL);
+        }
         detail_field(w, &y, skip, "payer", p->payer, A_NORMAL);
         detail_field(w, &y, skip, "payee", p->payee, A_NORMAL);
         detail_field(w, &y, skip, "status", pt_status_name(p->status), status_attr(p->status));
@@ -823,21 +954,13 @@ static void draw_detail(void)
         detail_field(w, &y, skip, "updated_at", p->updated_at, A_NORMAL);
     }
     y++;
-    detail_field(w, &y, skip, "Audit trail", "", A_NORMAL);
-    if (tui.audit_loading)
-        detail_field(w, &y, skip, "", "loading...", A_DIM);
-    else if (tui.audit_err[0])
-        detail_field(w, &y, skip, "", tui.audit_err, attr(CP_ERROR, 0, A_BOLD));
-    else if (tui.audit_n == 0)
-        detail_field(w, &y, skip, "", "no events", A_DIM);
-    for (int i = 0; i < tui.audit_n; i++)
-        detail_field(w, &y, skip, "", tui.audit[i].text,
-                     tui.audit[i].status >= 0 ? status_attr((pt_status) tui.audit[i].status)
-                                              : A_NORMAL);
+    pane_list(w, &y, skip, "Refunds", &tui.refunds, "no refunds");
+    y++;
+    pane_list(w, &y, skip, "Audit trail", &tui.audit, "no events");
     wattrset(w, A_DIM);
     mvwaddstr(w, getmaxy(w) - 1, 2,
               tui.read_only ? " j/k scroll  Esc closes "
-                            : " j/k scroll  s status  d delete  Esc closes ");
+                            : " j/k scroll  s status  R refund  d delete  Esc closes ");
     wattrset(w, A_NORMAL);
     if (skip > 0 && y - skip < 2)
         tui.detail_scroll = y > 2 ? y - 2 : 0;
@@ -876,75 +999,166 @@ static void draw_status_picker(void)
     delwin(w);
 }
 
-static void draw_form(void)
+/* One labelled input line of a dialog at row y; returns the cursor column
+ * (for the focused line). */
+static int dialog_line(WINDOW *w, int y, const char *label, const struct line *l, bool focused,
+                       const char *err, const char *hint)
 {
-    struct form *fm = &tui.form;
-    int h = 4 + FF_COUNT * 2 + 2, cur_y = -1, cur_x = -1;
-    WINDOW *w = box_win(h, 76, "New payment");
-    int width;
+    int width = getmaxx(w) - 18, cur_x;
+    size_t start = 0;
+    char before[FORM_TEXT_MAX];
 
-    if (w == NULL)
-        return;
-    width = getmaxx(w) - 18;
-    for (int i = 0; i < FF_COUNT; i++) {
-        int y = 1 + i * 2;
-        const struct line *l = &fm->f[i];
-        size_t start = 0;
-        char before[FORM_TEXT_MAX];
+    wmove(w, y, 2);
+    wattrset(w, focused ? A_BOLD : A_NORMAL);
+    put_text(w, label, 13, -1);
+    /* show the tail when the text is longer than the field */
+    while (start < l->pos) {
+        size_t n;
 
-        if (y >= getmaxy(w) - 3)
+        memcpy(before, l->buf + start, l->pos - start);
+        before[l->pos - start] = '\0';
+        if (pt_utf8_width(before) < width - 1)
             break;
-        wmove(w, y, 2);
-        wattrset(w, i == fm->cur ? A_BOLD : A_NORMAL);
-        put_text(w, form_label(i), 13, -1);
-        while (start < l->pos) {
-            memcpy(before, l->buf + start, l->pos - start);
-            before[l->pos - start] = '\0';
-            if (pt_utf8_width(before) < width - 1)
-                break;
-            size_t n = pt_utf8_decode(l->buf + start, l->len - start, NULL);
-
-            start += n ? n : 1;
-        }
-        wattrset(w, i == fm->cur ? A_UNDERLINE | A_BOLD : A_UNDERLINE);
-        if (l->fresh)
-            wattron(w, A_DIM);
-        wmove(w, y, 16);
-        put_text(w, l->buf + start, width, -1);
-        wattrset(w, A_NORMAL);
-        if (i == fm->cur) {
-            memcpy(before, l->buf + start, l->pos - start);
-            before[l->pos - start] = '\0';
-            cur_y = y;
-            cur_x = 16 + pt_utf8_width(before);
-        }
-        if (fm->err[i][0]) {
-            wmove(w, y + 1, 16);
-            wattrset(w, attr(CP_ERROR, A_BOLD, A_BOLD));
-            put_text(w, fm->err[i], width, -1);
-            wattrset(w, A_NORMAL);
-        } else if (i == FF_METHOD && i == fm->cur) {
-            wmove(w, y + 1, 16);
-            wattrset(w, A_DIM);
-            put_text(w, "card, bank_transfer, cash, wallet, other", width, -1);
-            wattrset(w, A_NORMAL);
-        }
+        n = pt_utf8_decode(l->buf + start, l->len - start, NULL);
+        start += n ? n : 1;
     }
-    wmove(w, getmaxy(w) - 3, 2);
-    if (fm->banner[0]) {
+    wattrset(w, focused ? A_UNDERLINE | A_BOLD : A_UNDERLINE);
+    if (l->fresh)
+        wattron(w, A_DIM);
+    wmove(w, y, 16);
+    put_text(w, l->buf + start, width, -1);
+    memcpy(before, l->buf + start, l->pos - start);
+    before[l->pos - start] = '\0';
+    cur_x = 16 + pt_utf8_width(before);
+    wmove(w, y + 1, 16);
+    if (err != NULL && err[0]) {
         wattrset(w, attr(CP_ERROR, A_BOLD, A_BOLD));
-        put_text(w, fm->banner, getmaxx(w) - 4, -1);
-    } else if (fm->busy) {
+        put_text(w, err, width, -1);
+    } else if (hint != NULL) {
+        wattrset(w, A_DIM);
+        put_text(w, hint, width, -1);
+    }
+    wattrset(w, A_NORMAL);
+    return cur_x;
+}
+
+/* A dialog's last lines (its banner, or `busy` while waiting; the keys)
+ * and the cursor at (cur_y, cur_x) when cur_y >= 0; then shows and frees
+ * the window. */
+static void dialog_end(WINDOW *w, const char *banner, const char *busy, const char *keys, int cur_y,
+                       int cur_x)
+{
+    wmove(w, getmaxy(w) - 3, 2);
+    if (banner[0]) {
+        wattrset(w, attr(CP_ERROR, A_BOLD, A_BOLD));
+        put_text(w, banner, getmaxx(w) - 4, -1);
+    } else if (busy != NULL) {
         wattrset(w, A_BOLD);
-        put_text(w, "saving...", getmaxx(w) - 4, -1);
+        put_text(w, busy, getmaxx(w) - 4, -1);
     }
     wattrset(w, A_DIM);
-    mvwaddstr(w, getmaxy(w) - 2, 2, "Tab/Shift-Tab move   Enter saves   Esc cancels");
+    mvwaddstr(w, getmaxy(w) - 2, 2, keys);
     wattrset(w, A_NORMAL);
     if (cur_y >= 0)
         wmove(w, cur_y, cur_x);
     wnoutrefresh(w);
     delwin(w);
+}
+
+static void draw_form(void)
+{
+    struct form *fm = &tui.form;
+    int h = 4 + FF_COUNT * 2 + 2, cur_y = -1, cur_x = -1;
+    WINDOW *w = box_win(h, 76, "New payment");
+
+    if (w == NULL)
+        return;
+    for (int i = 0; i < FF_COUNT; i++) {
+        int y = 1 + i * 2, x;
+
+        if (y >= getmaxy(w) - 3)
+            break;
+        x = dialog_line(w, y, form_label(i), &fm->f[i], i == fm->cur, fm->err[i],
+                        i == FF_METHOD && i == fm->cur ? "card, bank_transfer, cash, wallet, other"
+                                                       : NULL);
+        if (i == fm->cur) {
+            cur_y = y;
+            cur_x = x;
+        }
+    }
+    dialog_end(w, fm->banner, fm->busy ? "saving..." : NULL,
+               "Tab/Shift-Tab move   Enter saves   Esc cancels", cur_y, cur_x);
+}
+
+static void draw_refund(void)
+{
+    struct refund_dlg *d = &tui.refund;
+    WINDOW *w = box_win(13, 76, "Refund");
+    char buf[400], total[48], left[48];
+    int cur_x = -1, cur_y = -1, x;
+
+    if (w == NULL)
+        return;
+    refund_format(d, d->amount, true, total, sizeof total);
+    refund_format(d, d->left, true, left, sizeof left);
+    snprintf(buf, sizeof buf, "%s: %s %s, %s %s left to refund", d->who, total, d->currency, left,
+             d->currency);
+    wmove(w, 1, 2);
+    put_text(w, buf, getmaxx(w) - 4, -1);
+    snprintf(buf, sizeof buf, "in %s, e.g. %s", d->currency, left);
+    x = dialog_line(w, 3, refund_label(RF_AMOUNT), &d->f[RF_AMOUNT], d->cur == RF_AMOUNT,
+                    d->err[RF_AMOUNT], d->cur == RF_AMOUNT ? buf : NULL);
+    if (d->cur == RF_AMOUNT) {
+        cur_x = x;
+        cur_y = 3;
+    }
+    wmove(w, 5, 2);
+    wattrset(w, d->cur == RF_REASON ? A_BOLD : A_NORMAL);
+    put_text(w, refund_label(RF_REASON), 13, -1);
+    wmove(w, 5, 16);
+    snprintf(buf, sizeof buf, "< %s >", refund_reason_name(d->reason));
+    wattrset(w, d->cur == RF_REASON ? A_REVERSE : A_UNDERLINE);
+    put_text(w, buf, (int) strlen(buf), -1);
+    wattrset(w, A_DIM);
+    if (d->cur == RF_REASON) {
+        wmove(w, 6, 16);
+        put_text(w, "Left/Right or first letter: r d f o", getmaxx(w) - 18, -1);
+    }
+    wattrset(w, A_NORMAL);
+    x = dialog_line(w, 7, refund_label(RF_NOTE), &d->f[RF_NOTE], d->cur == RF_NOTE, d->err[RF_NOTE],
+                    d->cur == RF_NOTE ? "optional, at most 500 characters" : NULL);
+    if (d->cur == RF_NOTE) {
+        cur_x = x;
+        cur_y = 7;
+    }
+    curs_set(cur_y >= 0 ? 1 : 0);
+    dialog_end(w, d->banner, d->busy ? "refunding..." : NULL,
+               "Tab moves   Enter refunds   Esc cancels", cur_y, cur_x);
+}
+
+static void draw_export(void)
+{
+    struct export_job *x = &tui.export;
+    WINDOW *w = box_win(9, 76, "Export to CSV");
+    int cur_x;
+
+    if (w == NULL)
+        return;
+    if (x->running) {
+        char buf[1400];
+
+        export_progress(buf, sizeof buf);
+        wmove(w, 2, 2);
+        put_text(w, buf + 1, getmaxx(w) - 4, -1);
+        curs_set(0);
+        dialog_end(w, "", NULL, "x cancels the export   Esc closes this", -1, 0);
+        return;
+    }
+    wmove(w, 1, 2);
+    put_text(w, "Every payment matching the filter, in the table's order.", getmaxx(w) - 4, -1);
+    cur_x = dialog_line(w, 3, "File", &x->path, true, x->err, "a path; ~/ is your home");
+    curs_set(1);
+    dialog_end(w, "", NULL, "Enter exports   Esc cancels", 3, cur_x);
 }
 
 /* ---- the whole screen -------------------------------------------------- */
@@ -1021,6 +1235,15 @@ void view_draw(void)
         break;
     case MODE_FORM:
         draw_form();
+        break;
+    case MODE_REFUND:
+        draw_refund();
+        break;
+    case MODE_EXPORT:
+        draw_export();
+        break;
+    case MODE_WEBHOOKS:
+        webhooks_draw();
         break;
     default:
         break;

@@ -72,14 +72,17 @@ END
 $$;
 
 -- Totals per currency and status (GET /v1/stats without filters, or with
--- only status and currency), kept by statement-level triggers in the
--- writer's own transaction, so the answer is a read of a few dozen rows
--- instead of a scan of every payment. Writers add their deltas to a shard
--- of their own (the backend's pid modulo 16): concurrent writers of one
--- currency and status do not queue behind one row lock. Each statement
--- upserts its keys in sorted order, so two writers that share a shard
--- cannot deadlock. A change that moves no total (a description edit)
--- writes nothing here. Deleted payments (deleted_at set) count nowhere.
+-- only status and currency), kept by a row trigger in the writer's own
+-- transaction, so the answer is a read of a few dozen rows instead of a
+-- scan of every payment. Writers add their deltas to a shard of their own
+-- (the backend's pid modulo 16): concurrent writers of one currency and
+-- status do not queue behind one row lock. A change that moves a payment
+-- from one total to another updates the two in sorted order, so two
+-- writers that share a shard cannot deadlock (a bulk statement by hand,
+-- touching many totals in row order, might; PostgreSQL then cancels one).
+-- A change that moves no total (a description edit) does not fire it.
+-- Deleted payments (deleted_at set) count nowhere. A statement-level
+-- trigger with transition tables cost a create twice as much (BENCHMARKS.md).
 CREATE TABLE payment_totals (
     currency        text NOT NULL,
     status          text NOT NULL,
@@ -90,50 +93,38 @@ CREATE TABLE payment_totals (
     PRIMARY KEY (currency, status, shard)
 );
 
--- paytrackr_totals_add(deltas) upserts rows of (currency, status, count,
--- amount, amount_refunded) deltas; the trigger functions below gather
--- them from the statement's transition tables (each may only name the
--- tables its event has).
-CREATE FUNCTION paytrackr_totals_add(deltas jsonb) RETURNS void LANGUAGE sql AS $$
+CREATE FUNCTION paytrackr_totals_bump(cur text, st text, c bigint, a numeric, r numeric)
+RETURNS void LANGUAGE sql AS $$
     INSERT INTO payment_totals AS t (currency, status, shard, count, amount, amount_refunded)
-    SELECT d.currency, d.status, pg_backend_pid() % 16, d.c, d.a, d.r
-      FROM jsonb_to_recordset(deltas) AS d(currency text, status text, c bigint, a numeric,
-                                           r numeric)
-     WHERE d.c <> 0 OR d.a <> 0 OR d.r <> 0
-     ORDER BY d.currency, d.status
+    VALUES (cur, st, pg_backend_pid() % 16, c, a, r)
     ON CONFLICT (currency, status, shard) DO UPDATE
        SET count = t.count + EXCLUDED.count, amount = t.amount + EXCLUDED.amount,
            amount_refunded = t.amount_refunded + EXCLUDED.amount_refunded
 $$;
 
-CREATE FUNCTION paytrackr_totals_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION paytrackr_totals_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_live boolean := TG_OP <> 'INSERT' AND OLD.deleted_at IS NULL;
+    new_live boolean := TG_OP <> 'DELETE' AND NEW.deleted_at IS NULL;
 BEGIN
-    PERFORM paytrackr_totals_add(jsonb_agg(g)) FROM (
-        SELECT currency, status, count(*) AS c, sum(amount) AS a, sum(amount_refunded) AS r
-          FROM new_rows WHERE deleted_at IS NULL GROUP BY currency, status) g;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION paytrackr_totals_update() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM paytrackr_totals_add(jsonb_agg(g)) FROM (
-        SELECT currency, status, sum(c) AS c, sum(a) AS a, sum(r) AS r
-          FROM (SELECT currency, status, 1 AS c, amount AS a, amount_refunded AS r
-                  FROM new_rows WHERE deleted_at IS NULL
-                UNION ALL
-                SELECT currency, status, -1, -amount, -amount_refunded
-                  FROM old_rows WHERE deleted_at IS NULL) d
-         GROUP BY currency, status) g;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION paytrackr_totals_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM paytrackr_totals_add(jsonb_agg(g)) FROM (
-        SELECT currency, status, -count(*) AS c, -sum(amount) AS a, -sum(amount_refunded) AS r
-          FROM old_rows WHERE deleted_at IS NULL GROUP BY currency, status) g;
+    IF old_live AND new_live AND OLD.currency = NEW.currency AND OLD.status = NEW.status THEN
+        PERFORM paytrackr_totals_bump(NEW.currency, NEW.status, 0, NEW.amount - OLD.amount,
+                                      NEW.amount_refunded - OLD.amount_refunded);
+    ELSIF old_live AND new_live AND (OLD.currency, OLD.status) > (NEW.currency, NEW.status) THEN
+        PERFORM paytrackr_totals_bump(NEW.currency, NEW.status, 1, NEW.amount,
+                                      NEW.amount_refunded);
+        PERFORM paytrackr_totals_bump(OLD.currency, OLD.status, -1, -OLD.amount,
+                                      -OLD.amount_refunded);
+    ELSE
+        IF old_live THEN
+            PERFORM paytrackr_totals_bump(OLD.currency, OLD.status, -1, -OLD.amount,
+                                          -OLD.amount_refunded);
+        END IF;
+        IF new_live THEN
+            PERFORM paytrackr_totals_bump(NEW.currency, NEW.status, 1, NEW.amount,
+                                          NEW.amount_refunded);
+        END IF;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -145,15 +136,15 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER payments_totals_insert AFTER INSERT ON payments
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION paytrackr_totals_insert();
+CREATE TRIGGER payments_totals_write AFTER INSERT OR DELETE ON payments
+    FOR EACH ROW EXECUTE FUNCTION paytrackr_totals_row();
 CREATE TRIGGER payments_totals_update AFTER UPDATE ON payments
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION paytrackr_totals_update();
-CREATE TRIGGER payments_totals_delete AFTER DELETE ON payments
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION paytrackr_totals_delete();
+    FOR EACH ROW
+    WHEN (OLD.currency IS DISTINCT FROM NEW.currency OR OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.amount IS DISTINCT FROM NEW.amount
+          OR OLD.amount_refunded IS DISTINCT FROM NEW.amount_refunded
+          OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
+    EXECUTE FUNCTION paytrackr_totals_row();
 CREATE TRIGGER payments_totals_truncate AFTER TRUNCATE ON payments
     FOR EACH STATEMENT EXECUTE FUNCTION paytrackr_totals_truncate();
 

@@ -443,7 +443,9 @@ def test_405_with_allow(api):
     assert "GET" in r.headers.get("allow", "")
 
 
-@pytest.mark.parametrize("path", ["/v1/nope", "/", "/v2/payments", "/v1/payments/%s/nope" % uuid.uuid4()])
+# ("/" redirects to the web dashboard: test_web_dashboard.py)
+@pytest.mark.parametrize("path", ["/v1/nope", "/v1", "/index.html", "/v2/payments",
+                                  "/v1/payments/%s/nope" % uuid.uuid4()])
 def test_unknown_path_404(api, path):
     assert_error(api.get(path), 404, "not_found")
 

@@ -3,23 +3,11 @@ changes and deletes, driven through tmux."""
 
 import re
 import time
-import uuid
 
 from harness import create_payment, wait_until
 from tui_helpers import curl_create, tui_factory, ws_url  # noqa: F401
-
-
-def _tag(prefix):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
-
-
-def _open_filtered(tui, text):
-    """Filters the table to `text` and waits until the row is there."""
-    tui.keys("/")
-    tui.type(text)
-    tui.keys("Enter")
-    return tui.wait_for(lambda s: "filter:" in s and text in s and "1 payment" in s,
-                        message="the filtered row %r" % text)
+from tui_helpers import open_filtered as _open_filtered
+from tui_helpers import tag as _tag
 
 
 def test_form_records_payment_seen_by_second_tui(server, pg, tui_factory):

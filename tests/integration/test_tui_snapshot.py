@@ -43,9 +43,9 @@ class LockHolder:
             self.proc.wait(timeout=30)
 
 
-def install_gate(pg, db):
-    """Reading a payment whose payer starts with 'seed-' waits for the
-    shared side of the gate lock; every other row reads freely."""
+def install_gate(pg, db, prefix="seed-", key=GATE_KEY):
+    """Reading a payment whose payer starts with `prefix` waits for the
+    shared side of the gate lock `key`; every other row reads freely."""
     pg.psql("""
         CREATE FUNCTION tui_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
         BEGIN PERFORM pg_advisory_xact_lock_shared(%d); RETURN true; END $$;
@@ -53,8 +53,8 @@ def install_gate(pg, db):
         ALTER TABLE payments FORCE ROW LEVEL SECURITY;
         CREATE POLICY tui_all ON payments FOR ALL USING (true) WITH CHECK (true);
         CREATE POLICY tui_gate ON payments AS RESTRICTIVE FOR SELECT
-            USING (payer NOT LIKE 'seed-%%' OR tui_gate());
-    """ % GATE_KEY, db=db)
+            USING (payer NOT LIKE '%s%%' OR tui_gate());
+    """ % (key, prefix), db=db)
 
 
 def test_changes_while_the_first_page_loads_are_applied_over_it(

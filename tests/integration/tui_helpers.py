@@ -227,6 +227,20 @@ def ws_url(server):
     return "ws://127.0.0.1:%d" % server.port
 
 
+def tag(prefix):
+    """A unique name: prefix-<8 hex>."""
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def open_filtered(tui, text):
+    """Filters the table to `text` and waits until its one row is there."""
+    tui.keys("/")
+    tui.type(text)
+    tui.keys("Enter")
+    return tui.wait_for(lambda s: "filter:" in s and text in s and "1 payment" in s,
+                        message="the filtered row %r" % text)
+
+
 @pytest.fixture
 def tui_factory():
     """tui_factory(url, **kw) -> Tui; every one is closed (and checked for

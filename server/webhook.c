@@ -1,0 +1,1208 @@
+/*
+ * webhook.c - the webhook delivery engine (see webhook.h).
+ *
+ * Everything below the config section runs on the delivery thread except
+ * webhook_wake() and webhook_metrics_text(), which touch only the fields
+ * under `lock`.
+ */
+#include "webhook.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "server.h"
+#include "wh_guard.h"
+#include "wh_sign.h"
+
+#define WH_SLOTS          128   /* endpoints one replica works on at once */
+#define WH_BATCH          8     /* events read ahead per endpoint */
+#define WH_RESP_MAX       4096  /* response bytes read, the rest is not */
+#define WH_TIMEOUT_MS     10000 /* an answer later than this is a failure */
+#define WH_TICK_US        500000
+#define WH_LAG_EVERY_US   (5 * 1000000LL)
+#define WH_PRUNE_EVERY_US (10 * 1000000LL)
+#define WH_LAG_ENDPOINTS  500 /* endpoints shown in /metrics */
+
+static const char default_schedule[] = "5,300,1800,7200,18000,36000,36000";
+
+/* ---- configuration ------------------------------------------------------ */
+
+static int parse_schedule(const char *text, struct wh_config *cfg)
+{
+    cfg->schedule_len = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 7 * 86400 || cfg->schedule_len == WH_SCHEDULE_MAX)
+            return -1;
+        cfg->schedule[cfg->schedule_len++] = (int) v;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+        while (*p == ' ')
+            p++;
+    }
+    return cfg->schedule_len > 0 ? 0 : -1;
+}
+
+int webhook_config_load(struct wh_config *cfg, char *cause, size_t cause_len)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *v = getenv("PAYTRACKR_WEBHOOK_RETRY_SCHEDULE");
+    if (parse_schedule(v && *v ? v : default_schedule, cfg) < 0) {
+        snprintf(cause, cause_len,
+                 "PAYTRACKR_WEBHOOK_RETRY_SCHEDULE: must be 1 to %d comma-separated delays in "
+                 "seconds (0 to 604800), e.g. %s",
+                 WH_SCHEDULE_MAX, default_schedule);
+        return -1;
+    }
+    v = getenv("PAYTRACKR_WEBHOOK_ALLOW_PRIVATE");
+    if (v && *v && strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        snprintf(cause, cause_len, "PAYTRACKR_WEBHOOK_ALLOW_PRIVATE: must be on or off");
+        return -1;
+    }
+    cfg->allow_private = v && strcmp(v, "on") == 0;
+    v = getenv("PAYTRACKR_WEBHOOK_LEASE_SECONDS");
+    cfg->lease_seconds = 30;
+    if (v && *v) {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || *end || n < 2 || n > 3600) {
+            snprintf(cause, cause_len,
+                     "PAYTRACKR_WEBHOOK_LEASE_SECONDS: must be an integer from 2 to 3600");
+            return -1;
+        }
+        cfg->lease_seconds = (int) n;
+    }
+    return 0;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+enum wh_outcome { WH_OK, WH_HTTP_ERROR, WH_GONE, WH_TIMEOUT, WH_NETWORK, WH_REFUSED, WH_OUTCOMES };
+
+static const char *const outcome_names[WH_OUTCOMES] = {
+    "success", "http_error", "gone", "timeout", "network_error", "refused",
+};
+
+struct wh_event {
+    int64_t seq;
+    char *body; /* malloc'd: the event as the change feed shows it */
+};
+
+/* An endpoint this replica holds the lease of. */
+struct wh_slot {
+    bool used;
+    char id[37];
+    int64_t version;   /* config_version when read */
+    int64_t delivered; /* delivered_seq in the database */
+    int attempt;       /* failed attempts at ev[0] so far */
+    char *url;
+    char secret[WH_SECRET_MAX];
+    char old_secret[WH_SECRET_MAX]; /* "" when none is valid */
+    struct wh_event ev[WH_BATCH];
+    int nev;
+
+    /* the transfer of ev[0] */
+    CURL *easy;
+    struct curl_slist *headers;
+    int64_t t_start_us;
+    char errbuf[CURL_ERROR_SIZE];
+    size_t resp_len;
+    long retry_after; /* seconds, -1 for none */
+    bool refused;     /* the guard refused the address */
+    bool allow_private;
+};
+
+/* What one finished slot writes back. */
+struct wh_result {
+    int slot;
+    int64_t new_delivered;
+    int new_attempt;
+    int64_t delay_ms;
+    char disable_reason[160]; /* "" to stay enabled */
+    bool release;
+    bool logged; /* an attempt to log */
+    int64_t seq;
+    int attempt_no;
+    long status; /* 0 for none */
+    char error[200];
+    int duration_ms;
+};
+
+struct webhooks {
+    struct server *srv;
+    struct wh_config cfg;
+    const struct logger *log;
+    pthread_t thread;
+    CURLM *multi;
+
+    pthread_mutex_t lock; /* guards the fields up to `lag_text` */
+    bool stop;
+    bool wake;
+    uint64_t outcomes[WH_OUTCOMES];
+    char *lag_text; /* Prometheus lines, rebuilt every few seconds */
+
+    /* delivery thread only */
+    PGconn *conn;
+    bool conn_warned;
+    char owner[48]; /* this process's lease name */
+    struct wh_slot slots[WH_SLOTS];
+    struct wh_result results[WH_SLOTS];
+    int nresults;
+    int64_t stable;
+    int64_t next_tick_us, next_renew_us, next_lag_us, next_prune_us;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int64_t now_us(void)
+{
+    return server_now_us();
+}
+
+static bool should_stop(struct webhooks *wh)
+{
+    pthread_mutex_lock(&wh->lock);
+    bool stop = wh->stop;
+    pthread_mutex_unlock(&wh->lock);
+    return stop;
+}
+
+static bool take_wake(struct webhooks *wh)
+{
+    pthread_mutex_lock(&wh->lock);
+    bool w = wh->wake;
+    wh->wake = false;
+    pthread_mutex_unlock(&wh->lock);
+    return w;
+}
+
+static void count_outcome(struct webhooks *wh, enum wh_outcome o)
+{
+    pthread_mutex_lock(&wh->lock);
+    wh->outcomes[o]++;
+    pthread_mutex_unlock(&wh->lock);
+}
+
+/* A growing text buffer for array literals; `ok` false after a failed
+ * allocation. */
+struct wh_buf {
+    char *s;
+    size_t len, cap;
+    bool ok;
+};
+
+static void buf_add(struct wh_buf *b, const char *text, size_t n)
+{
+    if (!b->ok)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->ok = false;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, text, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void buf_str(struct wh_buf *b, const char *text)
+{
+    buf_add(b, text, strlen(text));
+}
+
+/* Appends one element of a PostgreSQL array literal: NULL, or the text
+ * double-quoted with " and \ escaped. */
+static void buf_elem(struct wh_buf *b, const char *text)
+{
+    buf_str(b, b->len > 1 ? "," : "");
+    if (!text) {
+        buf_str(b, "NULL");
+        return;
+    }
+    buf_str(b, "\"");
+    for (const char *p = text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_add(b, "\\", 1);
+        buf_add(b, p, 1);
+    }
+    buf_str(b, "\"");
+}
+
+static void buf_elem_i64(struct wh_buf *b, int64_t v)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%" PRId64, v);
+    buf_elem(b, n);
+}
+
+/* Copies as much of `src` as fits (an error text cut short is fine). */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int64_t to_i64(const char *s)
+{
+    return strtoll(s, NULL, 10);
+}
+
+static bool query_ok(PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* Logs a failed statement and drops the connection if it is gone. */
+static void query_failed(struct webhooks *wh, const char *what, PGresult *res)
+{
+    log_msg(wh->log, LOG_WARN, "webhooks: %s: %s", what,
+            res ? PQresultErrorMessage(res) : "no result");
+    if (PQstatus(wh->conn) != CONNECTION_OK) {
+        PQfinish(wh->conn);
+        wh->conn = NULL;
+    }
+}
+
+/* ---- slots -------------------------------------------------------------- */
+
+static void slot_clear_events(struct wh_slot *s)
+{
+    for (int i = 0; i < s->nev; i++)
+        free(s->ev[i].body);
+    s->nev = 0;
+}
+
+static void slot_end_transfer(struct webhooks *wh, struct wh_slot *s)
+{
+    if (s->easy) {
+        curl_multi_remove_handle(wh->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+    }
+    curl_slist_free_all(s->headers);
+    s->headers = NULL;
+}
+
+static void slot_free(struct webhooks *wh, struct wh_slot *s)
+{
+    slot_end_transfer(wh, s);
+    slot_clear_events(s);
+    free(s->url);
+    memset(s, 0, sizeof *s);
+}
+
+static int free_slots(const struct webhooks *wh)
+{
+    int n = 0;
+    for (int i = 0; i < WH_SLOTS; i++)
+        n += !wh->slots[i].used;
+    return n;
+}
+
+/* Gives back the leases of slots `ids` (an array literal) we still hold. */
+static void release_ids(struct webhooks *wh, const char *ids)
+{
+    const char *params[2] = {ids, wh->owner};
+    PGresult *res = PQexecParams(wh->conn,
+                                 "UPDATE webhook_endpoints SET lease_owner = NULL, "
+                                 "lease_until = NULL WHERE id = ANY ($1::uuid[]) "
+                                 "AND lease_owner = $2",
+                                 2, NULL, params, NULL, NULL, 0);
+    if (!query_ok(res))
+        query_failed(wh, "releasing leases", res);
+    PQclear(res);
+}
+
+/* Forgets slot `i` and releases its lease. */
+static void slot_drop(struct webhooks *wh, int i)
+{
+    struct wh_slot *s = &wh->slots[i];
+    if (wh->conn) {
+        char ids[48];
+        snprintf(ids, sizeof ids, "{%s}", s->id);
+        release_ids(wh, ids);
+    }
+    slot_free(wh, s);
+}
+
+/* ---- connection --------------------------------------------------------- */
+
+static int connect_db(struct webhooks *wh)
+{
+    if (db_pool_migrating(wh->srv->pool))
+        return -1;
+    char *conninfo = db_pool_conninfo(wh->srv->pool);
+    if (!conninfo)
+        return -1;
+    const char *keys[8], *vals[8];
+    int n = 0;
+    keys[n] = "dbname";
+    vals[n++] = conninfo;
+    keys[n] = "connect_timeout";
+    vals[n++] = "5";
+    keys[n] = "application_name";
+    vals[n++] = "paytrackr-webhooks";
+    keys[n] = "keepalives_idle";
+    vals[n++] = "10";
+    /* Results commit without waiting for the WAL flush: the flush would
+     * otherwise bound every endpoint to one delivery per disk flush. A
+     * database crash can then forget the last acknowledgements of a
+     * fraction of a second, and those events are sent again with the same
+     * webhook-id: at least once, as receivers must expect anyway. */
+    keys[n] = "options";
+    vals[n++] = "-c statement_timeout=15000 -c synchronous_commit=off";
+    if (wh->srv->cfg.db_sslrootcert) {
+        keys[n] = "sslrootcert";
+        vals[n++] = wh->srv->cfg.db_sslrootcert;
+    }
+    keys[n] = NULL;
+    vals[n] = NULL;
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    db_wipe_free(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        if (!wh->conn_warned)
+            log_msg(wh->log, LOG_WARN, "webhooks: database unreachable: %s",
+                    strtok(PQerrorMessage(conn), "\n"));
+        wh->conn_warned = true;
+        PQfinish(conn);
+        return -1;
+    }
+    PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
+    wh->conn_warned = false;
+    wh->conn = conn;
+    /* Whatever this process held before the connection broke is stale. */
+    for (int i = 0; i < WH_SLOTS; i++)
+        if (wh->slots[i].used)
+            slot_drop(wh, i);
+    return 0;
+}
+
+/* ---- reading the database ----------------------------------------------- */
+
+/* The stable seq (every event up to it is final), or -1. */
+static int64_t read_stable(struct webhooks *wh)
+{
+    PGresult *res = PQexec(wh->conn, "SELECT stable FROM paytrackr_stream_bounds('2 seconds')");
+    int64_t v = -1;
+    if (!query_ok(res))
+        query_failed(wh, "reading the stable seq", res);
+    else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        v = to_i64(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+/* Takes the leases of due endpoints that have events to send. */
+static void claim(struct webhooks *wh)
+{
+    int room = free_slots(wh);
+    if (room == 0)
+        return;
+    char lease[16], limit[16], stable[24];
+    snprintf(lease, sizeof lease, "%d", wh->cfg.lease_seconds);
+    snprintf(limit, sizeof limit, "%d", room);
+    snprintf(stable, sizeof stable, "%" PRId64, wh->stable);
+    const char *params[4] = {wh->owner, lease, limit, stable};
+    PGresult *res = PQexecParams(
+        wh->conn,
+        "UPDATE webhook_endpoints w SET lease_owner = $1, "
+        "lease_until = now() + make_interval(secs => $2::int) "
+        "FROM (SELECT id FROM webhook_endpoints WHERE enabled AND next_attempt_at <= now() "
+        "AND delivered_seq < $4::bigint AND (lease_until IS NULL OR lease_until < now()) "
+        "ORDER BY next_attempt_at LIMIT $3::int FOR UPDATE SKIP LOCKED) c "
+        "WHERE w.id = c.id "
+        "RETURNING w.id::text, w.config_version, w.delivered_seq, w.attempt",
+        4, NULL, params, NULL, NULL, 0);
+    if (!query_ok(res)) {
+        query_failed(wh, "claiming endpoints", res);
+        PQclear(res);
+        return;
+    }
+    int j = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        while (j < WH_SLOTS && wh->slots[j].used)
+            j++;
+        if (j == WH_SLOTS)
+            break;
+        struct wh_slot *s = &wh->slots[j];
+        memset(s, 0, sizeof *s);
+        s->used = true;
+        snprintf(s->id, sizeof s->id, "%s", PQgetvalue(res, r, 0));
+        s->version = to_i64(PQgetvalue(res, r, 1));
+        s->delivered = to_i64(PQgetvalue(res, r, 2));
+        s->attempt = (int) to_i64(PQgetvalue(res, r, 3));
+        s->allow_private = wh->cfg.allow_private;
+    }
+    PQclear(res);
+}
+
+/* The event as the change feed shows it (store.c's event_from_row): seq,
+ * type, at, actor (null before v1.1), payment and, for a refund, refund.
+ * malloc'd or NULL. */
+static char *event_body(PGresult *res, int r)
+{
+    const char *seq = PQgetvalue(res, r, 5), *type = PQgetvalue(res, r, 6);
+    const char *at = PQgetvalue(res, r, 7), *payment = PQgetvalue(res, r, 8);
+    const char *actor = PQgetisnull(res, r, 9) ? "null" : PQgetvalue(res, r, 9);
+    const char *refund = PQgetisnull(res, r, 10) ? NULL : PQgetvalue(res, r, 10);
+    size_t n = strlen(seq) + strlen(type) + strlen(at) + strlen(actor) + strlen(payment) +
+               (refund ? strlen(refund) : 0) + 96;
+    char *body = malloc(n);
+    if (body)
+        snprintf(body, n,
+                 "{\"seq\":%s,\"type\":\"%s\",\"at\":\"%s\",\"actor\":%s,\"payment\":%s%s%s}", seq,
+                 type, at, actor, payment, refund ? ",\"refund\":" : "", refund ? refund : "");
+    return body;
+}
+
+/* Refreshes slot `s` from one row of the fetch: config and one event. */
+static int fill_slot(struct wh_slot *s, PGresult *res, int r)
+{
+    const char *url = PQgetvalue(res, r, 2);
+    if (!s->url || strcmp(s->url, url) != 0) {
+        free(s->url);
+        if (!(s->url = strdup(url)))
+            return -1;
+    }
+    snprintf(s->secret, sizeof s->secret, "%s", PQgetvalue(res, r, 3));
+    snprintf(s->old_secret, sizeof s->old_secret, "%s", PQgetvalue(res, r, 4));
+    if (PQgetisnull(res, r, 5) || s->nev == WH_BATCH)
+        return 0;
+    struct wh_event *e = &s->ev[s->nev];
+    e->seq = to_i64(PQgetvalue(res, r, 5));
+    e->body = event_body(res, r);
+    if (!e->body)
+        return -1;
+    s->nev++;
+    return 0;
+}
+
+/* Queues a "caught up" result: delivered_seq moves to the stable seq over
+ * events that do not match, and the lease goes back. */
+static void result_caught_up(struct webhooks *wh, int i)
+{
+    struct wh_result *r = &wh->results[wh->nresults++];
+    memset(r, 0, sizeof *r);
+    r->slot = i;
+    r->new_delivered = wh->stable > wh->slots[i].delivered ? wh->stable : wh->slots[i].delivered;
+    r->new_attempt = wh->slots[i].attempt;
+    r->release = true;
+}
+
+/* Reads the next events of every held endpoint that has none buffered,
+ * in one statement. */
+static void fetch_events(struct webhooks *wh)
+{
+    struct wh_buf ids = {.ok = true}, afters = {.ok = true};
+    int idx[WH_SLOTS], n = 0;
+    buf_str(&ids, "{");
+    buf_str(&afters, "{");
+    for (int i = 0; i < WH_SLOTS; i++) {
+        struct wh_slot *s = &wh->slots[i];
+        if (!s->used || s->nev > 0 || s->easy)
+            continue;
+        buf_elem(&ids, s->id);
+        buf_elem_i64(&afters, s->delivered);
+        idx[n++] = i;
+    }
+    buf_str(&ids, "}");
+    buf_str(&afters, "}");
+    if (n == 0 || !ids.ok || !afters.ok) {
+        free(ids.s);
+        free(afters.s);
+        return;
+    }
+    char stable[24], batch[8];
+    snprintf(stable, sizeof stable, "%" PRId64, wh->stable);
+    snprintf(batch, sizeof batch, "%d", WH_BATCH);
+    const char *params[5] = {ids.s, afters.s, stable, wh->owner, batch};
+    PGresult *res = PQexecParams(
+        wh->conn,
+        "SELECT s.i, w.config_version, w.url, w.secret, "
+        "CASE WHEN w.old_secret_until > now() THEN w.old_secret ELSE '' END, "
+        "e.seq, e.type, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+        "e.payment::text, e.actor::text, e.refund::text "
+        "FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS s(id, after, i) "
+        "JOIN webhook_endpoints w ON w.id = s.id AND w.lease_owner = $4 AND w.enabled "
+        "LEFT JOIN LATERAL (SELECT pe.seq, pe.type, pe.at, pe.payment, pe.actor, pe.refund "
+        " FROM payment_events pe "
+        " WHERE pe.seq > s.after AND pe.seq <= $3::bigint "
+        " AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
+        " ORDER BY pe.seq LIMIT $5::int) e ON true "
+        "ORDER BY s.i, e.seq",
+        5, NULL, params, NULL, NULL, 0);
+    free(ids.s);
+    free(afters.s);
+    if (!query_ok(res)) {
+        query_failed(wh, "reading events", res);
+        PQclear(res);
+        return;
+    }
+    bool seen[WH_SLOTS] = {false};
+    for (int r = 0; r < PQntuples(res); r++) {
+        long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
+        if (k < 0 || k >= n)
+            continue;
+        int i = idx[k];
+        struct wh_slot *s = &wh->slots[i];
+        if (to_i64(PQgetvalue(res, r, 1)) != s->version) {
+            seen[i] = false; /* changed under us: start again from the database */
+            s->version = -1;
+            continue;
+        }
+        seen[i] = true;
+        if (fill_slot(s, res, r) < 0)
+            seen[i] = false;
+    }
+    PQclear(res);
+    for (int k = 0; k < n; k++) {
+        int i = idx[k];
+        if (!seen[i] || wh->slots[i].version < 0)
+            slot_drop(wh, i);
+        else if (wh->slots[i].nev == 0 && wh->nresults < WH_SLOTS)
+            result_caught_up(wh, i);
+    }
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void) purpose;
+    struct wh_slot *s = clientp;
+    if (!s->allow_private && wh_addr_blocked(&a->addr)) {
+        s->refused = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    (void) data;
+    struct wh_slot *s = userp;
+    size_t n = size * nmemb;
+    s->resp_len += n;
+    /* Stop reading once the answer is longer than we care for: its
+     * status is all that counts. */
+    return s->resp_len > WH_RESP_MAX ? 0 : n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct wh_slot *s = userp;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof name && n < 128 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char v[128];
+        memcpy(v, data + sizeof name - 1, n - (sizeof name - 1));
+        v[n - (sizeof name - 1)] = '\0';
+        char *p = v, *end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        long secs = strtol(p, &end, 10);
+        if (end != p && secs >= 0) {
+            s->retry_after = secs;
+        } else {
+            time_t when = curl_getdate(p, NULL);
+            if (when > 0)
+                s->retry_after = when > time(NULL) ? (long) (when - time(NULL)) : 0;
+        }
+    }
+    return n;
+}
+
+/* Adds "name: value" to the request's headers. */
+static int add_header(struct wh_slot *s, const char *name, const char *value)
+{
+    char line[256];
+    /* "Name:" with no value removes a header curl would add. */
+    snprintf(line, sizeof line, value ? "%s: %s" : "%s:", name, value ? value : "");
+    struct curl_slist *l = curl_slist_append(s->headers, line);
+    if (!l)
+        return -1;
+    s->headers = l;
+    return 0;
+}
+
+/* Signs ev[0] and starts its transfer. */
+static int slot_send(struct webhooks *wh, int i)
+{
+    struct wh_slot *s = &wh->slots[i];
+    struct wh_event *e = &s->ev[0];
+    char id[32], ts[24], sig[WH_SIGNATURE_MAX], old[WH_SIGNATURE_MAX], sigs[2 * WH_SIGNATURE_MAX];
+    snprintf(id, sizeof id, "evt_%" PRId64, e->seq);
+    snprintf(ts, sizeof ts, "%lld", (long long) time(NULL));
+    size_t blen = strlen(e->body);
+    if (wh_sign(s->secret, id, ts, e->body, blen, sig) < 0)
+        return -1;
+    if (s->old_secret[0] && wh_sign(s->old_secret, id, ts, e->body, blen, old) == 0)
+        snprintf(sigs, sizeof sigs, "%s %s", sig, old);
+    else
+        snprintf(sigs, sizeof sigs, "%s", sig);
+    s->resp_len = 0;
+    s->retry_after = -1;
+    s->refused = false;
+    s->errbuf[0] = '\0';
+    if (add_header(s, "Content-Type", "application/json") < 0 ||
+        add_header(s, "webhook-id", id) < 0 || add_header(s, "webhook-timestamp", ts) < 0 ||
+        add_header(s, "webhook-signature", sigs) < 0 ||
+        add_header(s, "User-Agent", "paytrackr-webhooks/" PAYTRACKR_VERSION) < 0 ||
+        add_header(s, "Expect", NULL) < 0)
+        return -1;
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    s->easy = c;
+    curl_easy_setopt(c, CURLOPT_URL, s->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, s->allow_private ? "http,https" : "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* never through an environment proxy */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) WH_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, e->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) blen);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, s);
+    s->t_start_us = now_us();
+    if (curl_multi_add_handle(wh->multi, c) != CURLM_OK)
+        return -1;
+    return 0;
+}
+
+static void start_transfers(struct webhooks *wh)
+{
+    for (int i = 0; i < WH_SLOTS; i++) {
+        struct wh_slot *s = &wh->slots[i];
+        if (s->used && s->nev > 0 && !s->easy && slot_send(wh, i) < 0) {
+            log_msg(wh->log, LOG_WARN, "webhooks: cannot start a delivery to endpoint %s", s->id);
+            slot_drop(wh, i);
+        }
+    }
+}
+
+/* The delay before retry `n` (1-based), with up to 10 % jitter, or a
+ * Retry-After clamped to the schedule's bounds. */
+static int64_t retry_delay_ms(const struct wh_config *cfg, int n, long retry_after)
+{
+    int lo = cfg->schedule[0], hi = cfg->schedule[0];
+    for (int i = 1; i < cfg->schedule_len; i++) {
+        lo = cfg->schedule[i] < lo ? cfg->schedule[i] : lo;
+        hi = cfg->schedule[i] > hi ? cfg->schedule[i] : hi;
+    }
+    if (retry_after >= 0)
+        return (int64_t) (retry_after < lo ? lo : retry_after > hi ? hi : retry_after) * 1000;
+    int64_t base = (int64_t) cfg->schedule[n - 1] * 1000;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t) sizeof r)
+        r = (uint32_t) now_us();
+    return base + (int64_t) ((double) base * 0.1 * ((double) r / 4294967296.0));
+}
+
+static enum wh_outcome classify(struct wh_slot *s, CURLcode code, long status, char *error,
+                                size_t cap)
+{
+    bool answered = status > 0 && (code == CURLE_OK || code == CURLE_WRITE_ERROR);
+    if (answered && status >= 200 && status < 300) {
+        error[0] = '\0';
+        return WH_OK;
+    }
+    if (answered) {
+        snprintf(error, cap, "HTTP %ld", status);
+        return status == 410 ? WH_GONE : WH_HTTP_ERROR;
+    }
+    if (s->refused) {
+        snprintf(error, cap, "refused: the target address is loopback, private or reserved");
+        return WH_REFUSED;
+    }
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(error, cap, "no answer within %d s", WH_TIMEOUT_MS / 1000);
+        return WH_TIMEOUT;
+    }
+    copy_cut(error, cap, s->errbuf[0] ? s->errbuf : curl_easy_strerror(code));
+    return WH_NETWORK;
+}
+
+/* Turns a finished transfer into a result to write back. */
+static void finish_transfer(struct webhooks *wh, struct wh_slot *s, CURLcode code)
+{
+    long status = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    struct wh_result *r = &wh->results[wh->nresults++];
+    memset(r, 0, sizeof *r);
+    r->slot = (int) (s - wh->slots);
+    r->logged = true;
+    r->seq = s->ev[0].seq;
+    r->attempt_no = s->attempt + 1;
+    r->duration_ms = (int) ((now_us() - s->t_start_us) / 1000);
+    enum wh_outcome o = classify(s, code, status, r->error, sizeof r->error);
+    r->status = o == WH_REFUSED || o == WH_TIMEOUT || o == WH_NETWORK ? 0 : status;
+    count_outcome(wh, o);
+    r->new_delivered = s->delivered;
+    if (o == WH_OK) {
+        r->new_delivered = r->seq;
+        r->new_attempt = 0;
+    } else if (o == WH_GONE) {
+        snprintf(r->disable_reason, sizeof r->disable_reason,
+                 "the endpoint answered 410 Gone (seq %" PRId64 ")", r->seq);
+        r->new_attempt = 0;
+    } else if (r->attempt_no > wh->cfg.schedule_len) {
+        char last[64];
+        copy_cut(last, sizeof last, r->error);
+        snprintf(r->disable_reason, sizeof r->disable_reason,
+                 "retry schedule exhausted after %d attempts at seq %" PRId64 ": %s", r->attempt_no,
+                 r->seq, last);
+        r->new_attempt = 0;
+    } else {
+        r->new_attempt = r->attempt_no;
+        r->delay_ms = retry_delay_ms(&wh->cfg, r->attempt_no, s->retry_after);
+        r->release = true;
+    }
+    slot_end_transfer(wh, s);
+}
+
+static void collect_transfers(struct webhooks *wh)
+{
+    int queued;
+    CURLMsg *m;
+    while ((m = curl_multi_info_read(wh->multi, &queued)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct wh_slot *s = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &s);
+        if (s && s->easy == m->easy_handle && wh->nresults < WH_SLOTS)
+            finish_transfer(wh, s, m->data.result);
+    }
+}
+
+/* ---- writing results back ----------------------------------------------- */
+
+/* The columns of a batch of results, as PostgreSQL array literals. */
+enum {
+    COL_ID,
+    COL_VERSION,
+    COL_PREV,
+    COL_DELIVERED,
+    COL_ATTEMPT,
+    COL_DELAY,
+    COL_REASON,
+    COL_RELEASE,
+    COL_SEQ,
+    COL_ATTEMPT_NO,
+    COL_STATUS,
+    COL_ERROR,
+    COL_MS,
+    COLS
+};
+
+static void columns_add(struct wh_buf *c, const struct wh_slot *s, const struct wh_result *r)
+{
+    char n[24];
+    buf_elem(&c[COL_ID], s->id);
+    buf_elem_i64(&c[COL_VERSION], s->version);
+    buf_elem_i64(&c[COL_PREV], s->delivered);
+    buf_elem_i64(&c[COL_DELIVERED], r->new_delivered);
+    buf_elem_i64(&c[COL_ATTEMPT], r->new_attempt);
+    buf_elem_i64(&c[COL_DELAY], r->delay_ms);
+    buf_elem(&c[COL_REASON], r->disable_reason[0] ? r->disable_reason : NULL);
+    buf_elem(&c[COL_RELEASE], r->release ? "t" : "f");
+    if (r->logged)
+        buf_elem_i64(&c[COL_SEQ], r->seq);
+    else
+        buf_elem(&c[COL_SEQ], NULL);
+    buf_elem_i64(&c[COL_ATTEMPT_NO], r->attempt_no);
+    snprintf(n, sizeof n, "%ld", r->status);
+    buf_elem(&c[COL_STATUS], r->status > 0 ? n : NULL);
+    buf_elem(&c[COL_ERROR], r->error[0] ? r->error : NULL);
+    buf_elem_i64(&c[COL_MS], r->duration_ms);
+}
+
+/* Applies a written-back result to the slot: the next event, or the slot
+ * ends (released, disabled). */
+static void apply_result(struct webhooks *wh, const struct wh_result *r, bool written)
+{
+    struct wh_slot *s = &wh->slots[r->slot];
+    if (!written || r->release || r->disable_reason[0]) {
+        if (!written)
+            slot_drop(wh, r->slot); /* someone else changed it: let go */
+        else
+            slot_free(wh, s);
+        return;
+    }
+    s->delivered = r->new_delivered;
+    s->attempt = r->new_attempt;
+    free(s->ev[0].body);
+    memmove(&s->ev[0], &s->ev[1], (size_t) (s->nev - 1) * sizeof s->ev[0]);
+    s->nev--;
+}
+
+static void record_results(struct webhooks *wh)
+{
+    if (wh->nresults == 0)
+        return;
+    struct wh_buf c[COLS];
+    for (int k = 0; k < COLS; k++) {
+        c[k] = (struct wh_buf){.ok = true};
+        buf_str(&c[k], "{");
+    }
+    for (int k = 0; k < wh->nresults; k++)
+        columns_add(c, &wh->slots[wh->results[k].slot], &wh->results[k]);
+    bool ok = true;
+    for (int k = 0; k < COLS; k++) {
+        buf_str(&c[k], "}");
+        ok = ok && c[k].ok;
+    }
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", wh->cfg.lease_seconds);
+    const char *params[2 + COLS] = {wh->owner, lease};
+    for (int k = 0; k < COLS; k++)
+        params[2 + k] = c[k].s;
+    PGresult *res = NULL;
+    if (ok)
+        res = PQexecParams(
+            wh->conn,
+            "WITH r AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], "
+            " $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::bool[], $11::bigint[], "
+            " $12::int[], $13::int[], $14::text[], $15::int[]) AS r(id, version, prev, "
+            " new_delivered, new_attempt, delay_ms, reason, release, seq, attempt_no, status, "
+            " error, ms)), "
+            "ins AS (INSERT INTO webhook_deliveries (endpoint_id, seq, attempt, status_code, "
+            " error, duration_ms) SELECT r.id, r.seq, r.attempt_no, r.status, r.error, r.ms "
+            " FROM r JOIN webhook_endpoints x ON x.id = r.id WHERE r.seq IS NOT NULL) "
+            "UPDATE webhook_endpoints w SET delivered_seq = r.new_delivered, "
+            " attempt = r.new_attempt, "
+            " next_attempt_at = now() + r.delay_ms * interval '1 millisecond', "
+            " enabled = r.reason IS NULL, disabled_reason = r.reason, "
+            " lease_owner = CASE WHEN r.release OR r.reason IS NOT NULL THEN NULL ELSE $1 END, "
+            " lease_until = CASE WHEN r.release OR r.reason IS NOT NULL THEN NULL "
+            "  ELSE now() + make_interval(secs => $2::int) END "
+            "FROM r WHERE w.id = r.id AND w.lease_owner = $1 AND w.config_version = r.version "
+            " AND w.delivered_seq = r.prev AND w.enabled "
+            "RETURNING w.id::text",
+            2 + COLS, NULL, params, NULL, NULL, 0);
+    for (int k = 0; k < COLS; k++)
+        free(c[k].s);
+    if (!res || !query_ok(res)) {
+        query_failed(wh, "recording deliveries", res);
+        PQclear(res);
+        /* Nothing was written: the leases run out and the attempts in
+         * question are made again, by us or another replica. */
+        for (int k = 0; k < wh->nresults; k++)
+            slot_free(wh, &wh->slots[wh->results[k].slot]);
+        wh->nresults = 0;
+        return;
+    }
+    for (int k = 0; k < wh->nresults; k++) {
+        const struct wh_result *r = &wh->results[k];
+        bool written = false;
+        for (int row = 0; row < PQntuples(res) && !written; row++)
+            written = strcmp(PQgetvalue(res, row, 0), wh->slots[r->slot].id) == 0;
+        apply_result(wh, r, written);
+    }
+    PQclear(res);
+    wh->nresults = 0;
+}
+
+/* ---- periodic work ------------------------------------------------------ */
+
+static void renew_leases(struct webhooks *wh)
+{
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", wh->cfg.lease_seconds);
+    const char *params[2] = {wh->owner, lease};
+    PGresult *res = PQexecParams(wh->conn,
+                                 "UPDATE webhook_endpoints SET lease_until = now() + "
+                                 "make_interval(secs => $2::int) WHERE lease_owner = $1 "
+                                 "RETURNING id::text",
+                                 2, NULL, params, NULL, NULL, 0);
+    if (!query_ok(res)) {
+        query_failed(wh, "renewing leases", res);
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < WH_SLOTS; i++) {
+        if (!wh->slots[i].used)
+            continue;
+        bool held = false;
+        for (int r = 0; r < PQntuples(res) && !held; r++)
+            held = strcmp(PQgetvalue(res, r, 0), wh->slots[i].id) == 0;
+        if (!held)
+            slot_free(wh, &wh->slots[i]); /* lost: another replica has it now */
+    }
+    PQclear(res);
+}
+
+/* Rebuilds the per-endpoint lag lines for /metrics. */
+static void measure_lag(struct webhooks *wh)
+{
+    char stable[24], limit[16];
+    snprintf(stable, sizeof stable, "%" PRId64, wh->stable);
+    snprintf(limit, sizeof limit, "%d", WH_LAG_ENDPOINTS);
+    const char *params[2] = {stable, limit};
+    PGresult *res = PQexecParams(
+        wh->conn,
+        "SELECT w.id::text, w.enabled, l.n, "
+        "COALESCE(extract(epoch FROM now() - l.oldest), 0)::numeric(12,3)::text "
+        "FROM webhook_endpoints w CROSS JOIN LATERAL (SELECT count(*) AS n, min(p.at) AS oldest "
+        " FROM (SELECT pe.at FROM payment_events pe WHERE pe.seq > w.delivered_seq "
+        "  AND pe.seq <= $1::bigint "
+        "  AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
+        "  ORDER BY pe.seq LIMIT 10000) p) l "
+        "ORDER BY w.created_at, w.id LIMIT $2::int",
+        2, NULL, params, NULL, NULL, 0);
+    if (!query_ok(res)) {
+        query_failed(wh, "measuring lag", res);
+        PQclear(res);
+        return;
+    }
+    struct wh_buf b = {.ok = true};
+    buf_str(&b,
+            "# HELP paytrackr_webhook_lag_events Matching events an endpoint has not "
+            "acknowledged yet (counted up to 10000).\n# TYPE paytrackr_webhook_lag_events gauge\n");
+    for (int r = 0; r < PQntuples(res); r++) {
+        char line[160];
+        snprintf(line, sizeof line,
+                 "paytrackr_webhook_lag_events{endpoint=\"%s\",enabled=\"%s\"} %s\n",
+                 PQgetvalue(res, r, 0), PQgetvalue(res, r, 1)[0] == 't' ? "true" : "false",
+                 PQgetvalue(res, r, 2));
+        buf_str(&b, line);
+    }
+    buf_str(&b, "# HELP paytrackr_webhook_lag_seconds Age of the oldest event an endpoint has "
+                "not acknowledged.\n# TYPE paytrackr_webhook_lag_seconds gauge\n");
+    for (int r = 0; r < PQntuples(res); r++) {
+        char line[160];
+        snprintf(line, sizeof line, "paytrackr_webhook_lag_seconds{endpoint=\"%s\"} %s\n",
+                 PQgetvalue(res, r, 0), PQgetvalue(res, r, 3));
+        buf_str(&b, line);
+    }
+    PQclear(res);
+    if (!b.ok) {
+        free(b.s);
+        return;
+    }
+    pthread_mutex_lock(&wh->lock);
+    free(wh->lag_text);
+    wh->lag_text = b.s;
+    pthread_mutex_unlock(&wh->lock);
+}
+
+/* The deliveries log keeps 30 days, trimmed in batches every 10 s (up to
+ * 86 million rows a day). */
+static void prune_log(struct webhooks *wh)
+{
+    PGresult *res = PQexec(wh->conn, "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM "
+                                     "webhook_deliveries WHERE at < now() - interval '30 days' "
+                                     "LIMIT 10000)");
+    if (!query_ok(res))
+        query_failed(wh, "pruning the deliveries log", res);
+    PQclear(res);
+}
+
+/* ---- the thread ------------------------------------------------------- */
+
+static bool any_idle(const struct webhooks *wh)
+{
+    for (int i = 0; i < WH_SLOTS; i++)
+        if (wh->slots[i].used && wh->slots[i].nev == 0 && !wh->slots[i].easy)
+            return true;
+    return false;
+}
+
+/* One round of database work; false when the connection is gone. */
+static bool db_round(struct webhooks *wh, bool woken)
+{
+    int64_t t = now_us();
+    bool tick = t >= wh->next_tick_us;
+    /* The stable seq is read on a wake-up or a tick only: between them the
+     * last one read is still a safe bound to read events up to. */
+    if (woken || tick) {
+        int64_t s = read_stable(wh);
+        if (!wh->conn)
+            return false;
+        if (s >= 0) {
+            wh->stable = s;
+            claim(wh);
+        }
+        if (tick)
+            wh->next_tick_us = t + WH_TICK_US;
+    }
+    if (wh->conn && any_idle(wh)) {
+        fetch_events(wh);
+        record_results(wh); /* the caught-up ones */
+    }
+    if (wh->conn && t >= wh->next_renew_us) {
+        renew_leases(wh);
+        wh->next_renew_us = t + (int64_t) wh->cfg.lease_seconds * 1000000 / 3;
+    }
+    if (wh->conn && t >= wh->next_lag_us) {
+        measure_lag(wh);
+        wh->next_lag_us = t + WH_LAG_EVERY_US;
+    }
+    if (wh->conn && t >= wh->next_prune_us) {
+        prune_log(wh);
+        wh->next_prune_us = t + WH_PRUNE_EVERY_US;
+    }
+    return wh->conn != NULL;
+}
+
+static void *thread_main(void *arg)
+{
+    struct webhooks *wh = arg;
+    int64_t backoff_us = 200000;
+    while (!should_stop(wh)) {
+        if (!wh->conn && connect_db(wh) < 0) {
+            curl_multi_poll(wh->multi, NULL, 0, (int) (backoff_us / 1000), NULL);
+            backoff_us = backoff_us * 2 > 5000000 ? 5000000 : backoff_us * 2;
+            continue;
+        }
+        backoff_us = 200000;
+        if (!db_round(wh, take_wake(wh)))
+            continue;
+        start_transfers(wh);
+        int running = 0;
+        curl_multi_perform(wh->multi, &running);
+        collect_transfers(wh);
+        if (wh->nresults > 0) {
+            record_results(wh);
+            continue;
+        }
+        if (any_idle(wh))
+            continue;
+        int64_t wait_ms = (wh->next_tick_us - now_us()) / 1000;
+        curl_multi_poll(wh->multi, NULL, 0, wait_ms < 1 ? 1 : (int) wait_ms, NULL);
+        curl_multi_perform(wh->multi, &running);
+        collect_transfers(wh);
+        record_results(wh);
+    }
+    /* Leaving: abandon what is in flight and hand every lease back. */
+    for (int i = 0; i < WH_SLOTS; i++)
+        if (wh->slots[i].used)
+            slot_free(wh, &wh->slots[i]);
+    if (wh->conn) {
+        const char *params[1] = {wh->owner};
+        PGresult *res = PQexecParams(wh->conn,
+                                     "UPDATE webhook_endpoints SET lease_owner = NULL, "
+                                     "lease_until = NULL WHERE lease_owner = $1",
+                                     1, NULL, params, NULL, NULL, 0);
+        PQclear(res);
+        PQfinish(wh->conn);
+        wh->conn = NULL;
+    }
+    return NULL;
+}
+
+/* ---- lifecycle and the service thread's side ----------------------------- */
+
+struct webhooks *webhook_start(struct server *srv)
+{
+    struct webhooks *wh = calloc(1, sizeof *wh);
+    if (!wh)
+        return NULL;
+    wh->srv = srv;
+    wh->cfg = srv->whcfg;
+    wh->log = &srv->log;
+    unsigned char r[8] = {0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t) sizeof r)
+        memcpy(r, &(int64_t){now_us()}, sizeof r);
+    snprintf(wh->owner, sizeof wh->owner, "%s-%02x%02x%02x%02x%02x%02x%02x%02x", srv->boot_id, r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+    wh->multi = curl_multi_init();
+    if (!wh->multi || pthread_mutex_init(&wh->lock, NULL) != 0) {
+        if (wh->multi)
+            curl_multi_cleanup(wh->multi);
+        free(wh);
+        return NULL;
+    }
+    if (pthread_create(&wh->thread, NULL, thread_main, wh) != 0) {
+        pthread_mutex_destroy(&wh->lock);
+        curl_multi_cleanup(wh->multi);
+        free(wh);
+        return NULL;
+    }
+    return wh;
+}
+
+void webhook_wake(struct webhooks *wh)
+{
+    if (!wh)
+        return;
+    pthread_mutex_lock(&wh->lock);
+    wh->wake = true;
+    pthread_mutex_unlock(&wh->lock);
+    curl_multi_wakeup(wh->multi);
+}
+
+char *webhook_metrics_text(struct webhooks *wh)
+{
+    struct wh_buf b = {.ok = true};
+    buf_str(&b, "# HELP paytrackr_webhook_attempts_total Webhook delivery attempts by "
+                "outcome.\n# TYPE paytrackr_webhook_attempts_total counter\n");
+    pthread_mutex_lock(&wh->lock);
+    for (int o = 0; o < WH_OUTCOMES; o++) {
+        char line[128];
+        snprintf(line, sizeof line,
+                 "paytrackr_webhook_attempts_total{outcome=\"%s\"} %" PRIu64 "\n", outcome_names[o],
+                 wh->outcomes[o]);
+        buf_str(&b, line);
+    }
+    if (wh->lag_text)
+        buf_str(&b, wh->lag_text);
+    pthread_mutex_unlock(&wh->lock);
+    if (!b.ok) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+void webhook_stop(struct webhooks *wh)
+{
+    if (!wh)
+        return;
+    pthread_mutex_lock(&wh->lock);
+    wh->stop = true;
+    pthread_mutex_unlock(&wh->lock);
+    curl_multi_wakeup(wh->multi);
+    pthread_join(wh->thread, NULL);
+    curl_multi_cleanup(wh->multi);
+    pthread_mutex_destroy(&wh->lock);
+    free(wh->lag_text);
+    free(wh);
+}

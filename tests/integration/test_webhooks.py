@@ -1,0 +1,438 @@
+"""Outbound webhooks: management routes, Standard Webhooks signatures,
+per-endpoint seq order with retries, disabling, replay, several replicas,
+the SSRF guard, and that a slow receiver slows nothing else. Every test
+has a database of its own, so the session's other servers (which do not
+allow loopback targets) never pick up its endpoints."""
+
+import asyncio
+import json
+import signal
+import socket
+import statistics
+import threading
+import time
+
+import pytest
+
+import harness
+import stream_helpers as sh
+from tui_helpers import tui_factory, ws_url  # noqa: F401
+from webhook_receiver import Receiver, verify
+
+FAST = {
+    "PAYTRACKR_WEBHOOK_ALLOW_PRIVATE": "on",
+    "PAYTRACKR_WEBHOOK_RETRY_SCHEDULE": "1,1,1",
+    "PAYTRACKR_WEBHOOK_LEASE_SECONDS": "3",
+}
+EP = "/v1/webhook_endpoints"
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def wh_server(start_server, own_db):
+    """start(**env) -> a server on the test's own database."""
+    def start(**env):
+        merged = dict(FAST)
+        merged.update(env)
+        return start_server(PAYTRACKR_DATABASE_URL=own_db["url"], **merged)
+    return start
+
+
+def add_endpoint(api, url, **fields):
+    body = {"url": url}
+    body.update(fields)
+    r = api.post(EP, body)
+    assert r.status == 201, r
+    return r.json
+
+
+def endpoint(api, ep_id):
+    r = api.get(EP + "/" + ep_id)
+    assert r.status == 200, r
+    return r.json
+
+
+def wait_endpoint(api, ep_id, pred, timeout=20.0, what="endpoint state"):
+    state = {}
+
+    def check():
+        state["ep"] = endpoint(api, ep_id)
+        return pred(state["ep"])
+    harness.wait_until(check, timeout, interval=0.1, message=what)
+    return state["ep"]
+
+
+def seqs_of(deliveries):
+    return [d.seq for d in deliveries]
+
+
+def db_seqs(pg, db, after):
+    rows = pg.psql("SELECT seq FROM payment_events WHERE seq > %d ORDER BY seq" % after, db=db)
+    return [int(r[0]) for r in rows]
+
+
+def head(pg, db):
+    rows = pg.psql("SELECT coalesce(max(seq), 0) FROM payment_events", db=db)
+    return int(rows[0][0])
+
+
+# ---- management -----------------------------------------------------------------
+
+
+def test_endpoint_management(wh_server, receiver):
+    srv = wh_server()
+    api = srv.api
+    ep = add_endpoint(api, receiver.url("m"), events=["payment.created"],
+                      filter={"currency": "EUR"}, description="books")
+    assert ep["secret"].startswith("whsec_") and len(ep["secret"]) == 50
+    for key in ("id", "url", "events", "filter", "description", "enabled", "disabled_reason",
+                "delivered_seq", "pending", "actor", "created_at", "updated_at"):
+        assert key in ep, key
+    assert ep["events"] == ["payment.created"] and ep["filter"] == {"currency": "EUR"}
+    assert ep["enabled"] is True and ep["disabled_reason"] is None
+    assert ep["actor"]["role"] == "operator" and ep["actor"]["name"], ep
+    got = endpoint(api, ep["id"])
+    assert "secret" not in got
+    listed = api.get(EP, token=harness.VIEWER_TOKEN)
+    assert listed.status == 200 and [e["id"] for e in listed.json["data"]] == [ep["id"]]
+    assert all("secret" not in e for e in listed.json["data"])
+    # viewers read, never write
+    harness.assert_error(api.post(EP, {"url": receiver.url()}, token=harness.VIEWER_TOKEN),
+                         403, "forbidden")
+    harness.assert_error(api.post(EP + "/" + ep["id"] + "/rotate_secret",
+                                  token=harness.VIEWER_TOKEN), 403, "forbidden")
+    # validation
+    harness.assert_error(api.post(EP, {}), 422, "validation_failed", "url")
+    harness.assert_error(api.post(EP, {"url": receiver.url(), "events": []}), 422,
+                         "validation_failed", "events")
+    harness.assert_error(api.post(EP, {"url": receiver.url(), "events": ["payment.eaten"]}),
+                         422, "validation_failed", "events")
+    harness.assert_error(api.post(EP, {"url": receiver.url(), "filter": {"colour": "red"}}),
+                         422, "validation_failed", "filter")
+    harness.assert_error(api.post(EP, {"url": receiver.url(), "secret": "x"}), 422,
+                         "validation_failed", "secret")
+    harness.assert_error(api.post(EP, {"url": "ftp://127.0.0.1/"}), 422, "validation_failed",
+                         "url")
+    harness.assert_error(api.post(EP, raw="{"), 400, "malformed_json")
+    harness.assert_error(api.get(EP + "/not-a-uuid"), 404, "not_found")
+    harness.assert_error(api.get(EP + "/00000000-0000-0000-0000-000000000000"), 404, "not_found")
+    harness.assert_error(api.request("PUT", EP), 405, "method_not_allowed")
+    # PATCH
+    r = api.patch(EP + "/" + ep["id"], {"description": None, "events": ["*"]})
+    assert r.status == 200 and r.json["description"] is None and r.json["events"] == ["*"], r
+    r = api.patch(EP + "/" + ep["id"], {"enabled": False})
+    assert r.json["enabled"] is False and r.json["disabled_reason"], r
+    r = api.patch(EP + "/" + ep["id"], {"enabled": True})
+    assert r.json["enabled"] is True and r.json["disabled_reason"] is None, r
+    harness.assert_error(api.patch(EP + "/" + ep["id"], {"enabled": "yes"}), 422,
+                         "validation_failed", "enabled")
+    # replay never moves forward
+    r = api.post(EP + "/" + ep["id"] + "/replay", {"after": 10 ** 12})
+    assert r.status == 202 and r.json["delivered_seq"] == ep["delivered_seq"], r
+    harness.assert_error(api.post(EP + "/" + ep["id"] + "/replay", {"after": -1}), 422,
+                         "validation_failed", "after")
+    page = api.get(EP + "/" + ep["id"] + "/deliveries?limit=5")
+    assert page.status == 200 and page.json["data"] == [] and page.json["has_more"] is False
+    assert api.delete(EP + "/" + ep["id"]).status == 204
+    harness.assert_error(api.get(EP + "/" + ep["id"]), 404, "not_found")
+    # the routes are described
+    doc = api.get("/v1/openapi.json").json
+    for path in (EP, EP + "/{id}", EP + "/{id}/rotate_secret", EP + "/{id}/deliveries",
+                 EP + "/{id}/replay"):
+        assert path in doc["paths"], path
+
+
+# ---- signatures ------------------------------------------------------------------
+
+
+def test_signature_and_headers(wh_server, receiver):
+    srv = wh_server()
+    ep = add_endpoint(srv.api, receiver.url("sig"))
+    p = harness.create_payment(srv.api)
+    [d] = receiver.wait_for(lambda ds: len(ds) >= 1)
+    assert d.event["type"] == "payment.created" and d.event["payment"]["id"] == p["id"]
+    # exactly the event the change feed shows
+    feed = srv.api.get("/v1/events?after=%d&limit=1" % (d.seq - 1)).json["data"][0]
+    assert d.event == feed and d.event["actor"]["role"] == "operator", (d.event, feed)
+    assert d.headers["webhook-id"] == "evt_%d" % d.seq
+    assert abs(int(d.headers["webhook-timestamp"]) - time.time()) < 30
+    assert d.headers["content-type"] == "application/json"
+    assert verify(ep["secret"], d), d.headers
+    # a different secret does not verify: the check can fail
+    other = add_endpoint(srv.api, receiver.url("other"))
+    assert not verify(other["secret"], d)
+    wait_endpoint(srv.api, ep["id"], lambda e: e["delivered_seq"] == d.seq and e["pending"] == 0)
+    page = srv.api.get(EP + "/" + ep["id"] + "/deliveries").json
+    assert page["data"][0]["seq"] == d.seq and page["data"][0]["status_code"] == 200
+    assert page["data"][0]["webhook_id"] == "evt_%d" % d.seq and page["data"][0]["error"] is None
+
+
+def test_secret_rotation_signs_with_both(wh_server, receiver, pg, own_db):
+    srv = wh_server()
+    ep = add_endpoint(srv.api, receiver.url("rot"))
+    r = srv.api.post(EP + "/" + ep["id"] + "/rotate_secret")
+    assert r.status == 200 and r.json["secret"] != ep["secret"], r
+    new = r.json["secret"]
+    assert "secret" not in endpoint(srv.api, ep["id"])
+    harness.create_payment(srv.api)
+    [d] = receiver.wait_for(lambda ds: len(ds) >= 1)
+    assert len(d.headers["webhook-signature"].split(" ")) == 2
+    assert verify(new, d) and verify(ep["secret"], d)
+    # once the old secret's 24 hours are over, only the new one signs
+    pg.psql("UPDATE webhook_endpoints SET old_secret_until = now() - interval '1 second'",
+            db=own_db["db"])
+    harness.create_payment(srv.api)
+    ds = receiver.wait_for(lambda ds: len(ds) >= 2)
+    assert len(ds[1].headers["webhook-signature"].split(" ")) == 1
+    assert verify(new, ds[1]) and not verify(ep["secret"], ds[1])
+
+
+# ---- order, retries, disabling -------------------------------------------------------
+
+
+def test_concurrent_writers_arrive_in_order_exactly_once(wh_server, receiver, pg, own_db):
+    srv = wh_server()
+    add_endpoint(srv.api, receiver.url("order"))
+    start = head(pg, own_db["db"])
+
+    def writer(i):
+        for _ in range(25):
+            harness.create_payment(srv.api)
+    results = harness.run_concurrently(8, writer)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    expected = db_seqs(pg, own_db["db"], start)
+    assert len(expected) == 200
+    receiver.wait_for(lambda ds: len(ds) >= 200, timeout=60)
+    time.sleep(0.5)  # anything extra would arrive now
+    assert seqs_of(receiver.deliveries) == expected
+
+
+def test_failing_receiver_gets_the_same_event_again_then_the_rest(wh_server, receiver):
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1,1,1,1")
+    ep = add_endpoint(srv.api, receiver.url("flaky"))
+    receiver.plan(status=500, count=3)
+    for _ in range(3):
+        harness.create_payment(srv.api)
+    ds = receiver.wait_for(lambda ds: len(ds) >= 6, timeout=30)
+    ids = [d.webhook_id for d in ds]
+    assert ids[0] == ids[1] == ids[2] == ids[3], ids
+    assert seqs_of(ds)[3:] == sorted(set(seqs_of(ds)))
+    assert len(set(ids)) == 3
+    page = srv.api.get(EP + "/" + ep["id"] + "/deliveries").json["data"]
+    first = [x for x in page if x["seq"] == ds[0].seq]
+    assert sorted(x["attempt"] for x in first) == [1, 2, 3, 4]
+    assert [x["status_code"] for x in sorted(first, key=lambda x: x["attempt"])] == [500, 500, 500,
+                                                                                     200]
+    m = harness.Api("127.0.0.1", srv.admin.port).get("/metrics", token=None).raw.decode()
+    assert 'paytrackr_webhook_attempts_total{outcome="http_error"} 3' in m
+    assert 'paytrackr_webhook_lag_events{endpoint="%s"' % ep["id"] in m
+
+
+def test_schedule_exhausted_disables_then_enabling_resumes(wh_server, receiver, pg, own_db):
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1")
+    ep = add_endpoint(srv.api, receiver.url("down"))
+    start = head(pg, own_db["db"])
+    receiver.plan(status=503)
+    harness.create_payment(srv.api)
+    off = wait_endpoint(srv.api, ep["id"], lambda e: not e["enabled"], what="disabled")
+    assert "exhausted" in off["disabled_reason"], off
+    assert len(receiver.deliveries) == 3  # the first attempt and two retries
+    for _ in range(3):
+        harness.create_payment(srv.api)
+    time.sleep(1.5)
+    assert len(receiver.deliveries) == 3, "a disabled endpoint got more"
+    assert endpoint(srv.api, ep["id"])["pending"] == 4
+    receiver.plan(status=200)
+    r = srv.api.patch(EP + "/" + ep["id"], {"enabled": True})
+    assert r.status == 200 and r.json["enabled"], r
+    expected = db_seqs(pg, own_db["db"], start)
+    ds = receiver.wait_for(lambda ds: len(ds) >= 7)
+    assert seqs_of(ds[3:]) == expected, "resumed with a gap or out of order"
+
+
+def test_gone_disables_at_once(wh_server, receiver):
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1,1,1")
+    ep = add_endpoint(srv.api, receiver.url("gone"))
+    receiver.plan(status=410)
+    harness.create_payment(srv.api)
+    off = wait_endpoint(srv.api, ep["id"], lambda e: not e["enabled"], what="disabled")
+    assert "410" in off["disabled_reason"]
+    time.sleep(1.5)
+    assert len(receiver.deliveries) == 1
+
+
+def test_retry_after_is_clamped_to_the_schedule(wh_server, receiver):
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,2,2")
+    add_endpoint(srv.api, receiver.url("later"))
+    receiver.plan(status=503, retry_after=3600, count=1)
+    harness.create_payment(srv.api)
+    ds = receiver.wait_for(lambda ds: len(ds) >= 2, timeout=15)
+    gap = ds[1].t - ds[0].t
+    assert 1.8 <= gap < 6, gap  # clamped to the largest delay, 2 s (+ ticks)
+
+
+# ---- replicas ---------------------------------------------------------------------------
+
+
+def test_two_servers_deliver_each_event_once(wh_server, receiver, pg, own_db):
+    a = wh_server()
+    b = wh_server()
+    eps = [add_endpoint(a.api, receiver.url("r%d" % i)) for i in range(6)]
+    start = head(pg, own_db["db"])
+    for i in range(40):
+        harness.create_payment((a if i % 2 else b).api)
+    expected = db_seqs(pg, own_db["db"], start)
+    receiver.wait_for(lambda ds: len(ds) >= 6 * 40, timeout=60)
+    time.sleep(1.0)
+    for i in range(len(eps)):
+        assert seqs_of(receiver.for_path("r%d" % i)) == expected, i
+    # both replicas did some of the work
+    pages = [a.api.get(EP + "/" + e["id"] + "/deliveries?limit=200").json["data"] for e in eps]
+    assert sum(len(p) for p in pages) == 6 * 40
+
+
+def test_killed_server_leaves_the_work_to_another(wh_server, receiver, pg, own_db):
+    a = wh_server()
+    ep = add_endpoint(a.api, receiver.url("kill"))
+    start = head(pg, own_db["db"])
+    receiver.plan(status=200, delay=30, count=1)  # holds the first delivery
+    for _ in range(5):
+        harness.create_payment(a.api)
+    receiver.wait_for(lambda ds: len(ds) >= 1)
+    a.expected_rc = -signal.SIGKILL
+    a.signal(signal.SIGKILL)
+    a.wait_exit(10)
+    b = wh_server()
+    expected = db_seqs(pg, own_db["db"], start)
+    ds = receiver.wait_for(lambda ds: len(ds) >= 6, timeout=30)
+    # the attempt in flight is made again, with the same id; nothing else twice
+    assert ds[0].webhook_id == ds[1].webhook_id
+    assert seqs_of(ds[1:]) == expected
+    wait_endpoint(b.api, ep["id"], lambda e: e["delivered_seq"] == expected[-1])
+
+
+def test_replay_moves_back(wh_server, receiver, pg, own_db):
+    srv = wh_server()
+    ep = add_endpoint(srv.api, receiver.url("replay"))
+    start = head(pg, own_db["db"])
+    for _ in range(4):
+        harness.create_payment(srv.api)
+    expected = db_seqs(pg, own_db["db"], start)
+    receiver.wait_for(lambda ds: len(ds) >= 4)
+    r = srv.api.post(EP + "/" + ep["id"] + "/replay", {"after": expected[1]})
+    assert r.status == 202 and r.json["delivered_seq"] == expected[1], r
+    ds = receiver.wait_for(lambda ds: len(ds) >= 6)
+    assert seqs_of(ds) == expected + expected[2:]
+
+
+# ---- the SSRF guard ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/hook", "https://10.0.0.1/hook", "https://169.254.169.254/latest",
+    "https://192.168.1.1/", "https://[::1]/", "https://[::ffff:127.0.0.1]/",
+    "https://[fe80::1]/", "https://localhost/", "http://example.com/hook",
+])
+def test_private_targets_refused_without_the_setting(wh_server, url):
+    srv = wh_server(PAYTRACKR_WEBHOOK_ALLOW_PRIVATE="off")
+    harness.assert_error(srv.api.post(EP, {"url": url}), 422, "validation_failed", "url")
+
+
+def test_guard_checks_the_connected_address(wh_server, pg, own_db):
+    """An endpoint whose name or record points at loopback later (here: set
+    in the database) is refused when connecting: nothing reaches it."""
+    srv = wh_server(PAYTRACKR_WEBHOOK_ALLOW_PRIVATE="off")
+    ok = srv.api.post(EP, {"url": "https://hooks.example.com/x"})
+    assert ok.status == 201, ok
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    pg.psql("UPDATE webhook_endpoints SET url = 'https://127.0.0.1:%d/x'" % port,
+            db=own_db["db"])
+    harness.create_payment(srv.api)
+    ep_id = ok.json["id"]
+    harness.wait_until(
+        lambda: srv.api.get(EP + "/" + ep_id + "/deliveries").json["data"], 15,
+        message="an attempt")
+    d = srv.api.get(EP + "/" + ep_id + "/deliveries").json["data"][0]
+    assert d["status_code"] is None and "refused" in d["error"], d
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    listener.close()
+    m = harness.Api("127.0.0.1", srv.admin.port).get("/metrics", token=None).raw.decode()
+    assert 'paytrackr_webhook_attempts_total{outcome="refused"} 1' in m
+
+
+# ---- a slow receiver slows nothing else --------------------------------------------------
+
+
+def test_slow_receiver_does_not_slow_requests_or_the_stream(wh_server, receiver):
+    """20 endpoints whose receiver hangs for 8 s on every delivery: creating
+    a payment over HTTP, and seeing its event on the WebSocket stream, take
+    about as long as with no webhooks at all."""
+    srv = wh_server()
+
+    async def timed(n=25):
+        create, stream = [], []
+        async with sh.connect(srv) as ws:
+            await sh.subscribe(ws)
+            for _ in range(n):
+                t = time.monotonic()
+                p = await asyncio.get_running_loop().run_in_executor(
+                    None, harness.create_payment, srv.api)
+                create.append(time.monotonic() - t)
+                await sh.recv_until(ws, lambda m: m.get("type") == "event" and
+                                    m["payment"]["id"] == p["id"], what="the event")
+                stream.append(time.monotonic() - t)
+        return create, stream
+    quiet_create, quiet_stream = asyncio.run(timed())
+    receiver.plan(status=200, delay=8)  # every delivery hangs for 8 s
+    for i in range(20):
+        add_endpoint(srv.api, receiver.url("slow%d" % i))
+    harness.create_payment(srv.api)
+    receiver.wait_for(lambda ds: len(ds) >= 20)  # 20 deliveries hang now
+    busy_create, busy_stream = asyncio.run(timed())
+    med = statistics.median
+    print("median create %.1f -> %.1f ms, create to stream event %.1f -> %.1f ms "
+          "(quiet -> 20 hanging deliveries)" % (
+              med(quiet_create) * 1000, med(busy_create) * 1000,
+              med(quiet_stream) * 1000, med(busy_stream) * 1000))
+    assert med(busy_create) < med(quiet_create) * 3 + 0.02
+    assert med(busy_stream) < med(quiet_stream) * 3 + 0.02
+    assert max(busy_create) < 1.0 and max(busy_stream) < 1.0
+    receiver.release.set()
+
+
+# ---- the TUI's W view -------------------------------------------------------------------
+
+
+def test_tui_lists_endpoints_with_state_and_lag(wh_server, receiver, tui_factory):  # noqa: F811
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1")
+    add_endpoint(srv.api, receiver.url("tui-live"))
+    down = add_endpoint(srv.api, receiver.url("tui-down"), events=["payment.deleted"])
+    srv.api.patch(EP + "/" + down["id"], {"enabled": False})
+    for _ in range(2):
+        harness.create_payment(srv.api)
+    receiver.wait_for(lambda ds: len(ds) >= 2)
+    p = harness.create_payment(srv.api)
+    srv.api.delete("/v1/payments/" + p["id"])  # waits at the disabled endpoint
+    t = tui_factory(ws_url(srv))
+    t.wait_for("LIVE")
+    t.keys("W")
+    screen = t.wait_for(lambda s: "Webhook endpoints (2)" in s and "tui-down" in s,
+                        message="the W view")
+    live = t.line_with("tui-live")
+    dead = t.line_with("tui-down")
+    assert "LIVE" in live and "DISABLED" in dead, screen
+    assert dead.split()[2] == "1", dead  # one event waits
+    assert "disabled by an operator" in screen
+    t.keys("Escape")
+    t.wait_gone("Webhook endpoints")
