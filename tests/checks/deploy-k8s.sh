@@ -102,4 +102,34 @@ else
   tap_skip "component workload-identity renders" "kubectl >= 1.27 not installed"
 fi
 
+# Outbound webhooks: the webhook-egress component adds HTTPS egress to
+# public addresses only (the base policy has none).
+if [[ $kubectl_ok -eq 1 ]]; then
+  wh="$work/k8s/overlays/wh-test"
+  cp -r "$work/k8s/overlays/prod" "$wh"
+  printf 'components:\n  - ../../components/webhook-egress\n' >>"$wh/kustomization.yaml"
+  if err=$(kubectl kustomize "$wh" 2>&1 >"$work/wh.yaml"); then
+    if wh_err=$(/usr/bin/python3 - "$work/wh.yaml" <<'PY' 2>&1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+np = [d for d in docs if d["kind"] == "NetworkPolicy"][0]
+rules = [r for r in np["spec"]["egress"] for t in r.get("to", [])
+         if t.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+ok = len(rules) == 1 and [p["port"] for p in rules[0]["ports"]] == [443] and all(
+    c in rules[0]["to"][0]["ipBlock"].get("except", [])
+    for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"))
+sys.exit(0 if ok else "want one HTTPS egress rule to public addresses only: %s" % rules)
+PY
+    ); then
+      tap_ok "component webhook-egress: HTTPS egress to public addresses only"
+    else
+      tap_not_ok "component webhook-egress: HTTPS egress to public addresses only" "$wh_err"
+    fi
+  else
+    tap_not_ok "component webhook-egress renders on the prod overlay" "$err"
+  fi
+else
+  tap_skip "component webhook-egress renders" "kubectl >= 1.27 not installed"
+fi
+
 tap_finish
