@@ -13,6 +13,7 @@
 #include "export.h"
 #include "guard.h"
 #include "pjson.h"
+#include "proto.h"
 #include "server.h"
 #include "stream.h"
 #include "utf8.h"
@@ -711,7 +712,11 @@ static int raw_refuse(struct server *srv, struct lws *wsi, const char *message)
  */
 static int confirm_upgrade(struct server *srv, struct lws *wsi, const char *up)
 {
-    if (!up || strcasecmp(up, "websocket") != 0)
+    /* Any other value: lws 4.1.6 has answered 403 itself already and
+     * goes on to ask us anyway. */
+    if (!up || (strcasecmp(up, "h2c") != 0 && strcasecmp(up, "websocket") != 0))
+        return -1;
+    if (strcasecmp(up, "h2c") == 0)
         return raw_refuse(srv, wsi,
                           "the only upgrade offered is to a WebSocket at GET /v1/stream; "
                           "HTTP/2 is not offered on this port");
@@ -721,14 +726,14 @@ static int confirm_upgrade(struct server *srv, struct lws *wsi, const char *up)
         lws_hdr_copy(wsi, list, sizeof list, WSI_TOKEN_PROTOCOL) > 0) {
         char *save = NULL;
         for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-            if (strcmp(tok, STREAM_PROTOCOL_NAME) == 0)
+            if (strcmp(tok, PT_PROTO_SUBPROTOCOL) == 0)
                 return 0;
             if (lws_vhost_name_to_protocol(lws_get_vhost(wsi), tok))
                 break;
         }
     }
     return raw_refuse(srv, wsi,
-                      "a WebSocket upgrade needs the subprotocol " STREAM_PROTOCOL_NAME
+                      "a WebSocket upgrade needs the subprotocol " PT_PROTO_SUBPROTOCOL
                       " (Sec-WebSocket-Protocol)");
 }
 

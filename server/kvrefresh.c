@@ -18,16 +18,44 @@ struct kvrefresh {
     bool wanted;    /* under lock: a read was asked for */
     char *conninfo; /* under lock: the latest string read, or NULL */
 
-    /* the thread's own copy of the settings (read only) */
+    /* the thread's own copy of the settings (read only): its strings are
+     * copies too, since a read in progress may outlive the caller's */
     kv_config kv;
-    char *vault_url, *secret_name, *client_id, *imds_endpoint;
     const struct logger *log;
     pthread_t thread;
 };
 
-static char *dup_opt(const char *s)
+/* The string members of a kv_config; a member added there must be
+ * added here, or the thread would read the caller's memory after exit. */
+static const char **kv_strings(kv_config *kv, int i)
 {
-    return s ? strdup(s) : NULL;
+    const char **all[] = {
+        &kv->imds_endpoint, &kv->vault_url,      &kv->secret_name,          &kv->client_id,
+        &kv->tenant_id,     &kv->authority_host, &kv->federated_token_file, NULL};
+    return all[i];
+}
+
+static void free_strings(kv_config *kv)
+{
+    for (int i = 0; kv_strings(kv, i); i++) {
+        free((char *) *kv_strings(kv, i));
+        *kv_strings(kv, i) = NULL;
+    }
+}
+
+/* Replaces each string of kv with a copy. Returns 0, or -1 when memory
+ * ran out (the copies made are freed). */
+static int copy_strings(kv_config *kv)
+{
+    int rc = 0;
+    for (int i = 0; kv_strings(kv, i); i++) {
+        const char **field = kv_strings(kv, i);
+        if (*field && !(*field = strdup(*field)))
+            rc = -1;
+    }
+    if (rc < 0)
+        free_strings(kv);
+    return rc;
 }
 
 static void release(struct kvrefresh *r)
@@ -38,10 +66,7 @@ static void release(struct kvrefresh *r)
     if (!last)
         return;
     kv_secret_free(r->conninfo);
-    free(r->vault_url);
-    free(r->secret_name);
-    free(r->client_id);
-    free(r->imds_endpoint);
+    free_strings(&r->kv);
     pthread_cond_destroy(&r->wake);
     pthread_mutex_destroy(&r->lock);
     free(r);
@@ -104,14 +129,7 @@ struct kvrefresh *kvrefresh_start(const kv_config *kv, const struct logger *log)
     if (!r)
         return NULL;
     r->kv = *kv;
-    r->vault_url = dup_opt(kv->vault_url);
-    r->secret_name = dup_opt(kv->secret_name);
-    r->client_id = dup_opt(kv->client_id);
-    r->imds_endpoint = dup_opt(kv->imds_endpoint);
-    r->kv.vault_url = r->vault_url;
-    r->kv.secret_name = r->secret_name;
-    r->kv.client_id = r->client_id;
-    r->kv.imds_endpoint = r->imds_endpoint;
+    bool copied = copy_strings(&r->kv) == 0;
     r->log = log;
     r->refs = 2;
     pthread_mutex_init(&r->lock, NULL);
@@ -120,9 +138,7 @@ struct kvrefresh *kvrefresh_start(const kv_config *kv, const struct logger *log)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->wake, &ca);
     pthread_condattr_destroy(&ca);
-    if ((kv->vault_url && !r->vault_url) || (kv->secret_name && !r->secret_name) ||
-        (kv->client_id && !r->client_id) || (kv->imds_endpoint && !r->imds_endpoint) ||
-        pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
+    if (!copied || pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
         r->refs = 1;
         release(r);
         return NULL;

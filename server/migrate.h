@@ -21,7 +21,7 @@ int migrate_apply(PGconn *conn, const struct logger *log, char *cause, size_t ca
 /*
  * Least privilege: makes the login role named by `app_conninfo` (a libpq
  * connection string: its user and password) exist on `conn`'s server, log
- * in with that password, and belong to paytrackr_app (migration 0004's
+ * in with that password, and belong to paytrackr_app (migration 0006's
  * row-access-only group), so the server never needs the schema owner's
  * login. `conn` is the migrating (owner, CREATEROLE) connection; the
  * password is sent as a SCRAM verifier computed here, never in clear. The

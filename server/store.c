@@ -369,6 +369,110 @@ static int insert_payment(PGconn *conn, const char *id, const pt_payment *in, pt
     return returned_payment(conn, res, out, r);
 }
 
+/* jsonb keeps an object's keys shorter first, then bytewise: the order
+ * in which a stored payment's metadata reads back. */
+static int jsonb_key_order(const void *a, const void *b)
+{
+    const pt_meta_entry *x = a, *y = b;
+    size_t lx = strlen(x->key), ly = strlen(y->key);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return memcmp(x->key, y->key, lx);
+}
+
+/*
+ * The created event's payment JSON up to (without) its timestamps: the
+ * payment as it will read back (version 1, nothing refunded, metadata in
+ * jsonb's order), with the closing brace cut off, for the statement to
+ * append "created_at" and "updated_at" from the database's clock. The
+ * members come out in pt_payment_to_json's order, which ends with those
+ * two. Returns malloc'd text, or NULL when out of memory.
+ */
+static char *created_event_prefix(const char *id, const pt_payment *in)
+{
+    pt_payment p = *in; /* shallow: nothing of it is freed here */
+    pt_meta_entry *sorted = NULL;
+    if (in->metadata_count > 0) {
+        sorted = malloc((size_t) in->metadata_count * sizeof *sorted);
+        if (!sorted)
+            return NULL;
+        memcpy(sorted, in->metadata, (size_t) in->metadata_count * sizeof *sorted);
+        qsort(sorted, (size_t) in->metadata_count, sizeof *sorted, jsonb_key_order);
+        p.metadata = sorted;
+    }
+    snprintf(p.id, sizeof p.id, "%s", id);
+    p.version = 1;
+    p.amount_refunded = 0;
+    cJSON *json = pt_payment_to_json(&p);
+    free(sorted);
+    if (json) {
+        cJSON_DeleteItemFromObjectCaseSensitive(json, "created_at");
+        cJSON_DeleteItemFromObjectCaseSensitive(json, "updated_at");
+    }
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    size_t n = text ? strlen(text) : 0;
+    if (n > 0 && text[n - 1] == '}')
+        text[n - 1] = '\0';
+    return text;
+}
+
+/*
+ * A create without an Idempotency-Key in one statement, and so in one
+ * round trip: run alone it is its own transaction. It inserts the payment
+ * and then (reading the payment's rows, so the transaction has its xid
+ * before it draws a seq, as paytrackr_stable_seq() needs) its event, whose
+ * JSON is the prefix built here and the timestamps the database chose;
+ * then NOTIFYs and announces the seq as insert_event() does. Returns 0 or
+ * -1 (result filled).
+ */
+static int create_in_one_statement(PGconn *conn, const struct store_create *in, pt_payment *out,
+                                   struct db_result *r)
+{
+    const pt_payment *pay = &in->payment;
+    char amount[24];
+    snprintf(amount, sizeof amount, "%" PRId64, pay->amount);
+    char *meta = metadata_text(pay);
+    char *prefix = created_event_prefix(in->id, pay);
+    if (!meta || !prefix) {
+        free(meta);
+        free(prefix);
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return -1;
+    }
+    const char *params[13] = {in->id,
+                              amount,
+                              pay->currency,
+                              pay->payer,
+                              pay->payee,
+                              pay->reference,
+                              pay->description,
+                              pt_method_name(pay->method),
+                              pt_status_name(pay->status),
+                              meta,
+                              pt_event_name(PT_EVENT_CREATED),
+                              prefix,
+                              in->actor[0] ? in->actor : NULL};
+    PGresult *res = pgstmt_exec(
+        conn,
+        "WITH t AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS ts), "
+        "p AS (INSERT INTO payments (id, amount, currency, payer, payee, reference, description, "
+        "method, status, metadata, created_at, updated_at) "
+        "SELECT $1::uuid, $2::bigint, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, t.ts, t.ts FROM t "
+        "RETURNING *), "
+        "e AS (INSERT INTO payment_events (type, payment_id, at, payment, actor) "
+        "SELECT $11, p.id, p.updated_at, ($12 || ',\"created_at\":\"' || "
+        "to_char(p.created_at AT TIME ZONE 'UTC', " TS_FMT ") || '\",\"updated_at\":\"' || "
+        "to_char(p.updated_at AT TIME ZONE 'UTC', " TS_FMT ") || '\"}')::json, $13::json "
+        "FROM p RETURNING seq) "
+        "SELECT " PAYMENT_COLUMNS ", pg_notify('" STORE_NOTIFY_CHANNEL "', e.seq::text), "
+        "pg_advisory_xact_lock((e.seq >> 32)::int, ((e.seq << 32) >> 32)::int) FROM p, e",
+        13, params);
+    free(meta);
+    free(prefix);
+    return returned_payment(conn, res, out, r);
+}
+
 /* A random (version 4) UUID in its text form. */
 static int new_payment_id(char out[37])
 {
@@ -394,6 +498,24 @@ static bool commit_outcome_unknown(PGconn *conn, const struct db_result *r)
     return r->status == 503 || PQstatus(conn) != CONNECTION_OK;
 }
 
+/* A create without an Idempotency-Key: one statement, its own
+ * transaction. A connection lost while it ran leaves the outcome unknown,
+ * as a lost COMMIT does. */
+static void run_create_alone(struct db_job *job, PGconn *conn, pt_payment *p)
+{
+    struct store_create *in = job->arg;
+    struct db_result *r = &job->result;
+    in->backend_pid = PQbackendPID(conn);
+    if (create_in_one_statement(conn, in, p, r) < 0) {
+        if (commit_outcome_unknown(conn, r))
+            job->resolve = store_resolve_create;
+        return;
+    }
+    result_payment(r, 201, p);
+    if (r->status == 201)
+        snprintf(r->location, sizeof r->location, "/v1/payments/%s", p->id);
+}
+
 void store_run_create(struct db_job *job, PGconn *conn)
 {
     struct store_create *in = job->arg;
@@ -403,9 +525,14 @@ void store_run_create(struct db_job *job, PGconn *conn)
         db_result_error(r, 500, "internal", "no random bytes for a payment id", NULL);
         return;
     }
+    if (!in->idem.key) {
+        run_create_alone(job, conn, &p);
+        pt_payment_clear(&p);
+        return;
+    }
     if (begin(conn, r) < 0)
         return;
-    if (in->idem.key && idempotency_check(conn, &in->idem, r))
+    if (idempotency_check(conn, &in->idem, r))
         goto done;
     if (insert_payment(conn, in->id, &in->payment, &p, r) < 0 ||
         insert_event(conn, r, pt_event_name(PT_EVENT_CREATED), &p, in->actor, NULL) < 0)
@@ -695,7 +822,7 @@ static char *apply_refund(PGconn *conn, pt_payment *cur, int64_t amount, pt_refu
     if (cur->amount_refunded == cur->amount)
         cur->status = PT_STATUS_REFUNDED;
     if (update_payment(conn, cur, updated, r) < 0 ||
-        insert_event(conn, r, "payment.updated", updated, actor_json, refund) < 0) {
+        insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), updated, actor_json, refund) < 0) {
         free(refund);
         return NULL;
     }

@@ -1,5 +1,6 @@
 /*
- * stream.h - GET /v1/stream: the WebSocket protocol "paytrackr.v1".
+ * stream.h - GET /v1/stream: the WebSocket protocol "paytrackr.v1"
+ * (PT_PROTO_STREAM_PATH and PT_PROTO_SUBPROTOCOL in common/proto.h).
  *
  * Owns: the WebSocket subscribers on the public vhost: authentication at
  * the upgrade, the client messages (subscribe, create, update, list), the
@@ -34,10 +35,10 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "proto.h"
 
 struct server;
 
-#define STREAM_PROTOCOL_NAME "paytrackr.v1"
 /* lws's receive buffer per connection (allocated for every connection);
  * longer messages arrive in pieces and are assembled up to the limit. */
 #define STREAM_RX_BUFFER 1024
@@ -117,7 +118,7 @@ int stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 #define STREAM_PROTOCOL                                                                         \
     {                                                                                           \
-        STREAM_PROTOCOL_NAME, stream_callback, sizeof(struct stream_conn), STREAM_RX_BUFFER, 0, \
+        PT_PROTO_SUBPROTOCOL, stream_callback, sizeof(struct stream_conn), STREAM_RX_BUFFER, 0, \
             NULL, STREAM_BATCH_BYTES                                                            \
     }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pjson.h"
+#include "proto.h"
 #include "ratelimit.h"
 #include "server.h"
 #include "stream_int.h"
@@ -42,8 +43,9 @@ int stream_upgrade_check(struct server *srv, struct stream_conn *c, struct lws *
     char path[64];
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) >= (int) sizeof path ||
         lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0 ||
-        strcmp(path, "/v1/stream") != 0)
-        return refuse(wsi, 404, "Not Found", "not_found", "the stream is at GET /v1/stream", 0);
+        strcmp(path, PT_PROTO_STREAM_PATH) != 0)
+        return refuse(wsi, 404, "Not Found", "not_found",
+                      "the stream is at GET " PT_PROTO_STREAM_PATH, 0);
     if (srv->draining)
         return refuse(wsi, 503, "Service Unavailable", "unavailable", "the server is shutting down",
                       1);

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "proto.h"
 #include "query.h"
 #include "server.h"
 #include "store.h"
@@ -399,8 +400,7 @@ static void run_deliveries(struct db_job *job, PGconn *conn)
 
 static bool event_type_ok(const char *t)
 {
-    return strcmp(t, "*") == 0 || strcmp(t, "payment.created") == 0 ||
-           strcmp(t, "payment.updated") == 0 || strcmp(t, "payment.deleted") == 0;
+    return strcmp(t, "*") == 0 || pt_event_parse(t, NULL);
 }
 
 /* "events": a non-empty array of known types, or ["*"]; stored as JSON. */

@@ -34,15 +34,24 @@ def main():
     pg = harness.PgCluster()
     factory = harness.ServerFactory(pg, logdir)
     t0 = time.monotonic()
+    slow = []
+    sent, problems = 0, []
     try:
         srv = factory.start(PAYTRACKR_RATE_LIMIT_RPS=100000, PAYTRACKR_RATE_LIMIT_BURST=100000,
                             PAYTRACKR_AUTH_FAIL_RPS=100000, PAYTRACKR_AUTH_FAIL_BURST=100000,
                             PAYTRACKR_HEADER_TIMEOUT_SECONDS=2)
 
         def alive():
-            r = srv.api.request("GET", "/v1/stats", timeout=5)
+            # 5 s is the bar; on a loaded machine a miss is retried once
+            # with 60 s so that "slow" and "stopped" are told apart.
+            try:
+                r = srv.api.request("GET", "/v1/stats", timeout=5)
+            except TimeoutError:
+                slow.append(time.monotonic() - t0)
+                log("liveness over 5 s; retrying with 60 s")
+                r = srv.api.request("GET", "/v1/stats", timeout=60)
             assert r.status == 200, r
-            assert srv.admin.request("GET", "/healthz", timeout=5).status == 200
+            assert srv.admin.request("GET", "/healthz", timeout=60).status == 200
 
         def log(line):
             print("[%6.0f s] %s" % (time.monotonic() - t0, line), flush=True)
@@ -56,9 +65,11 @@ def main():
         print("PROBLEM", repr(p)[:2000])
     for p in leftovers:
         print("SERVER", p[:4000])
-    print("seed %d: %d connections in %.0f s, %d problems, server clean: %s (logs in %s)"
-          % (args.seed, sent, time.monotonic() - t0, len(problems), not leftovers, logdir))
-    return 1 if problems or leftovers else 0
+    print("seed %d: %d connections in %.0f s, %d problems, %d slow liveness checks, "
+          "server clean: %s (logs in %s)"
+          % (args.seed, sent, time.monotonic() - t0, len(problems), len(slow), not leftovers,
+             logdir))
+    return 1 if problems or leftovers or slow else 0
 
 
 if __name__ == "__main__":

@@ -93,10 +93,14 @@ def _close(*socks):
 
 
 class CommitDropProxy:
-    """A TCP proxy to PostgreSQL that, while armed, lets a COMMIT go through
-    and then drops the connection instead of passing on PostgreSQL's
-    "COMMIT" reply: the payment is recorded and the server never hears so.
-    This is the window a database crash can hit, opened on demand."""
+    """A TCP proxy to PostgreSQL that drops a connection right after the
+    transaction that wrote a chosen payment committed, instead of passing
+    on PostgreSQL's answer: the payment is recorded and the server never
+    hears so. This is the window a database crash can hit, opened on
+    demand. `marker` (bytes, e.g. the payer) picks the payment; the drop
+    happens at the first ReadyForQuery saying "idle" (the transaction has
+    ended, committed) after a row holding the marker, which covers both a
+    create in one autocommit statement and one in BEGIN ... COMMIT."""
 
     def __init__(self, pg_port):
         self.pg_port = pg_port
@@ -104,7 +108,7 @@ class CommitDropProxy:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
-        self.drop_next = 0  # COMMITs still to sabotage
+        self.marker = None
         self.dropped = 0
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -132,9 +136,9 @@ class CommitDropProxy:
         _close(src, dst)
 
     def _from_server(self, server, client):
-        """Passes PostgreSQL's messages on one at a time, watching for
-        CommandComplete "COMMIT"."""
+        """Passes PostgreSQL's messages on one at a time."""
         buf = b""
+        armed = False
         try:
             while True:
                 data = server.recv(65536)
@@ -147,15 +151,14 @@ class CommitDropProxy:
                     if len(buf) < 1 + length:
                         break
                     msg, buf = buf[:1 + length], buf[1 + length:]
-                    if msg[:1] == b"C" and msg[5:] == b"COMMIT\x00":
-                        with self.lock:
-                            sabotage = self.drop_next > 0
-                            if sabotage:
-                                self.drop_next -= 1
-                                self.dropped += 1
-                        if sabotage:
+                    with self.lock:
+                        if msg[:1] == b"D" and self.marker and self.marker in msg:
+                            armed = True
+                            self.marker = None
+                        elif armed and msg[:1] == b"Z" and msg[5:6] == b"I":
+                            self.dropped += 1
                             client.sendall(out)
-                            raise OSError("dropped after COMMIT")
+                            raise OSError("dropped after the commit")
                     out += msg
                 client.sendall(out)
         except OSError:
@@ -173,12 +176,17 @@ def test_create_whose_commit_answer_was_lost_is_answered_201(start_server, pg):
         srv = start_server(PAYTRACKR_DATABASE_URL=url, PAYTRACKR_DB_POOL_SIZE=2)
         tag = "lost-" + uuid.uuid4().hex[:8]
         answers = []
-        for i in range(6):
+        for i in range(8):
+            payer = "%s-%d" % (tag, i)
             with proxy.lock:
-                proxy.drop_next = i % 2  # every other create loses its COMMIT reply
-            r = srv.api.post("/v1/payments", payment_body(payer="%s-%d" % (tag, i)), timeout=40)
+                # every other create loses the answer to its commit; the
+                # second half goes through BEGIN ... COMMIT (Idempotency-Key)
+                proxy.marker = payer.encode() if i % 2 else None
+            headers = {"Idempotency-Key": uuid.uuid4().hex} if i >= 4 else None
+            r = srv.api.post("/v1/payments", payment_body(payer=payer), headers=headers,
+                             timeout=40)
             answers.append(r)
-        assert proxy.dropped == 3
+        assert proxy.dropped == 4
         committed = {row[0] for row in pg.psql(
             "SELECT payer FROM payments WHERE payer LIKE '%s-%%'" % tag)}
         for i, r in enumerate(answers):

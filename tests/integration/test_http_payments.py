@@ -532,3 +532,27 @@ def test_admin_probes_and_metrics(admin):
     assert r.status == 200
     assert r.headers.get("content-type", "").startswith("text/plain"), r.headers
     assert b"# TYPE" in r.raw
+
+
+def test_created_event_carries_the_payment_exactly_as_it_reads_back(api):
+    """A create without an Idempotency-Key writes its event in the same
+    statement, from JSON the server builds before the database answers:
+    the event's payment must be the stored payment member for member, in
+    the same order (metadata in the order jsonb keeps), escapes included."""
+    body = payment_body(
+        payer='Zoë "Q" \\ \u2028 Ltd', payee="\u00e9clair \U0001F600",
+        reference="R/1", description="tab\tand line\nbreak",
+        metadata={"zz": "1", "a": "\u00e9", "bb": 'q"uote', "ab": "x", "b": "\\"})
+    r = api.post("/v1/payments", body)
+    assert r.status == 201, r
+    pid = r.json["id"]
+    ordered = lambda raw: json.loads(raw, object_pairs_hook=list)  # noqa: E731
+    stored = api.get("/v1/payments/%s" % pid)
+    assert stored.status == 200, stored
+    events = api.get("/v1/payments/%s/events" % pid)
+    assert events.status == 200, events
+    [event] = ordered(events.raw.decode())[0][1]
+    payment = dict(event)["payment"]
+    assert payment == ordered(stored.raw.decode())
+    assert payment == ordered(r.raw.decode())
+    assert [k for k, _ in dict(payment)["metadata"]] == ["a", "b", "ab", "bb", "zz"]

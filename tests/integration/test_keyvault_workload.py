@@ -26,7 +26,7 @@ def _driver():
     if explicit:
         return explicit
     build = os.environ.get("PAYTRACKR_BUILD_DIR")
-    return os.path.join(build, "server", "paytrackr-kvtest") if build else None
+    return os.path.join(build, "tests", "kvtest", "paytrackr-kvtest") if build else None
 
 
 DRIVER = _driver()
@@ -75,8 +75,10 @@ def wi_env(standin, token_file, **over):
 
 
 def run_driver(env, *args):
-    if not DRIVER or not os.access(DRIVER, os.X_OK):
-        pytest.skip("paytrackr-kvtest not built (PAYTRACKR_BUILD_DIR)")
+    if not DRIVER:
+        pytest.skip("paytrackr-kvtest not named (PAYTRACKR_KVTEST_BIN / PAYTRACKR_BUILD_DIR unset)")
+    # A build dir that lacks the driver is a broken build, not a reason to skip.
+    assert os.access(DRIVER, os.X_OK), "paytrackr-kvtest not found at %r" % DRIVER
     return subprocess.run([DRIVER, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
