@@ -66,8 +66,8 @@ static void serve(struct http_req *rq, const char *name)
         http_respond_error(rq, 404, "not_found", "no such file", NULL);
         return;
     }
-    if (rq->method != HTTP_GET) {
-        rq->allow = "GET";
+    if (rq->method != HTTP_GET && rq->method != HTTP_HEAD) {
+        rq->allow = "GET, HEAD";
         http_respond_error(rq, 405, "method_not_allowed", "method not allowed on this endpoint",
                            NULL);
         return;

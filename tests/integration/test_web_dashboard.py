@@ -94,6 +94,8 @@ def test_files_and_headers(web):
     assert missing.status == 404 and missing.json["error"]["code"] == "not_found"
     assert "default-src 'self'" in missing.headers["content-security-policy"]
     assert api.post("/app/", raw=b"x", token=None).status == 405
+    head = api.request("HEAD", "/app/app.js", token=None)
+    assert head.status == 200 and head.raw == b"" and head.headers["etag"], head
     # the API itself still wants a token
     assert api.get("/v1/payments", token=None).status == 401
     # no inline script or style in the page
@@ -440,9 +442,14 @@ def test_screenshots_at_both_sizes(start_server, own_db, page):
 
 def test_pages_through_100000_payments_by_cursor(start_server, own_db, pg, page):
     srv = start_server(PAYTRACKR_DATABASE_URL=own_db["url"])
-    pg.psql("INSERT INTO payments (amount, currency, payer, payee, method, status, created_at, "
+    # One statement with the per-row totals trigger off (it makes a bulk
+    # insert crawl), then the totals it would have kept, in one bump.
+    pg.psql("SET session_replication_role = replica; "
+            "INSERT INTO payments (amount, currency, payer, payee, method, status, created_at, "
             "updated_at) SELECT g, 'EUR', 'bulk-' || lpad(g::text, 6, '0'), 'payee', 'other', "
-            "'pending', now() - g * interval '1 second', now() FROM generate_series(1, 100000) g",
+            "'pending', now() - g * interval '1 second', now() FROM generate_series(1, 100000) g; "
+            "SET session_replication_role = origin; "
+            "SELECT paytrackr_totals_bump('EUR', 'pending', 100000, 5000050000, 0)",
             db=own_db["db"])
     sign_in(page, srv)
     page.wait_text("of 100,000", "#page-info", timeout=10)
