@@ -50,18 +50,6 @@ enum {
 };
 
 /*
- * Parses and validates raw JSON request text (not NUL-terminated, `len`
- * bytes) into a cJSON tree. Rejects, with code "malformed_json": invalid
- * UTF-8, syntax errors, truncation, trailing garbage, duplicate keys,
- * "\u0000" escapes, nesting deeper than 32, and a top level that is not an
- * object (a byte order mark too; everything else is RFC 8259). Number
- * items keep their literal text (pt_json_number_literal in pjson.h).
- * Returns the tree (caller frees with cJSON_Delete) or NULL with *problem
- * filled ("internal" when memory ran out).
- */
-cJSON *pt_json_parse_object(const char *text, size_t len, pt_problem *problem);
-
-/*
  * Validates a create request object into `out` (zeroed first; caller
  * releases with pt_payment_clear even on failure). Applies defaults: method
  * "other", status "pending"; status may be only "pending" or "settled".

@@ -15,6 +15,7 @@
 #include "export.h"
 #include "http.h"
 #include "pjson.h"
+#include "proto.h"
 #include "query.h"
 #include "ratelimit.h"
 #include "server.h"
@@ -51,7 +52,7 @@ static const struct route_info routes[] = {
     [ROUTE_EVENTS] = {"/v1/events", "GET"},
     [ROUTE_STATS] = {"/v1/stats", "GET"},
     [ROUTE_OPENAPI] = {"/v1/openapi.json", "GET"},
-    [ROUTE_STREAM] = {"/v1/stream", "GET"},
+    [ROUTE_STREAM] = {PT_PROTO_STREAM_PATH, "GET"},
     [ROUTE_ME] = {"/v1/me", "GET"},
     [ROUTE_REFUNDS] = {"/v1/payments/{id}/refunds", "GET, POST"},
     [ROUTE_REFUND] = {"/v1/payments/{id}/refunds/{refund_id}", "GET"},
@@ -73,7 +74,7 @@ static enum api_route match_route(const char *path, char id[37], char sub[37])
         return ROUTE_STATS;
     if (strcmp(path, "/v1/openapi.json") == 0)
         return ROUTE_OPENAPI;
-    if (strcmp(path, "/v1/stream") == 0)
+    if (strcmp(path, PT_PROTO_STREAM_PATH) == 0)
         return ROUTE_STREAM;
     if (strcmp(path, "/v1/me") == 0)
         return ROUTE_ME;
@@ -106,6 +107,8 @@ static enum api_route match_route(const char *path, char id[37], char sub[37])
 
 static bool method_allowed(enum api_route route, enum http_method m)
 {
+    if (m == HTTP_HEAD)
+        m = HTTP_GET; /* http.c sends GET's headers without the body */
     switch (route) {
     case ROUTE_PAYMENTS:
     case ROUTE_REFUNDS:
@@ -494,7 +497,8 @@ static void handle_list(struct http_req *rq)
     char store[8192];
     int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
     if (n < 0) {
-        http_respond_error(rq, 400, "bad_request", "too many or too long query parameters", NULL);
+        http_respond_error(rq, 400, "bad_request", "query parameters must be UTF-8, few and short",
+                           NULL);
         return;
     }
     struct db_result now = {0};
@@ -514,27 +518,28 @@ static int parse_bounded(const char *v, long long min, long long max, long long 
     return 0;
 }
 
-static void handle_feed(struct http_req *rq)
+/* Reads `after` and `limit` (1..1000, default `limit_default`), the only
+ * parameters of the event reads. Returns 0, or -1 having answered 400. */
+static int read_page_args(struct http_req *rq, long long *after, long long *limit)
 {
     const char *keys[API_MAX_ARGS], *values[API_MAX_ARGS];
     char store[2048];
     int n = http_query_args(rq, keys, values, API_MAX_ARGS, store, sizeof store);
-    long long after = 0, limit = 100;
     bool seen_after = false, seen_limit = false;
     for (int i = 0; n >= 0 && i < n; i++) {
         if (strcmp(keys[i], "after") == 0 && !seen_after) {
             seen_after = true;
-            if (parse_bounded(values[i], 0, INT64_MAX, &after) < 0) {
+            if (parse_bounded(values[i], 0, INT64_MAX, after) < 0) {
                 http_respond_error(rq, 400, "bad_request",
                                    "after must be a non-negative integer seq", "after");
-                return;
+                return -1;
             }
         } else if (strcmp(keys[i], "limit") == 0 && !seen_limit) {
             seen_limit = true;
-            if (parse_bounded(values[i], 1, 1000, &limit) < 0) {
+            if (parse_bounded(values[i], 1, STORE_EVENTS_LIMIT_MAX, limit) < 0) {
                 http_respond_error(rq, 400, "bad_request",
                                    "limit must be an integer from 1 to 1000", "limit");
-                return;
+                return -1;
             }
         } else {
             n = -1;
@@ -543,15 +548,28 @@ static void handle_feed(struct http_req *rq)
     if (n < 0) {
         http_respond_error(rq, 400, "bad_request",
                            "unknown or repeated query parameter (use after and limit)", NULL);
-        return;
+        return -1;
     }
-    struct store_feed *in = calloc(1, sizeof *in);
+    return 0;
+}
+
+/* The event reads: `after` and `limit` from the query (`limit` defaults
+ * to `limit_default`), then `run` on a struct store_events; `id` is the
+ * payment's for its audit trail, NULL for the whole feed. */
+static void submit_events(struct http_req *rq, db_run_fn run, const char *id,
+                          long long limit_default)
+{
+    long long after = 0, limit = limit_default;
+    if (read_page_args(rq, &after, &limit) < 0)
+        return;
+    struct store_events *in = calloc(1, sizeof *in);
     if (in) {
+        snprintf(in->id, sizeof in->id, "%s", id ? id : "");
         in->after = after;
         in->limit = (int) limit;
     }
     struct db_result now = {0};
-    struct db_job *job = in ? new_job(store_run_feed, in, free) : NULL;
+    struct db_job *job = in ? new_job(run, in, free) : NULL;
     if (!job)
         db_result_error(&now, 500, "internal", "out of memory", NULL);
     submit(rq, job, &now);
@@ -698,9 +716,7 @@ static void handle_by_id(struct http_req *rq, enum api_route route, const char *
         snprintf(in->id, sizeof in->id, "%s", id);
     if (route == ROUTE_PAYMENT)
         http_header(rq, WSI_TOKEN_HTTP_IF_NONE_MATCH, rq->if_none_match, sizeof rq->if_none_match);
-    struct db_job *job =
-        in ? new_job(route == ROUTE_PAYMENT ? store_run_get : store_run_payment_events, in, free)
-           : NULL;
+    struct db_job *job = in ? new_job(store_run_get, in, free) : NULL;
     if (!job)
         db_result_error(&now, 500, "internal", "out of memory", NULL);
     submit(rq, job, &now);
@@ -742,7 +758,7 @@ void api_handle(struct http_req *rq)
                            NULL);
         return;
     }
-    bool writes = rq->method != HTTP_GET;
+    bool writes = rq->method != HTTP_GET && rq->method != HTTP_HEAD;
     if (writes && rq->who.role != ROLE_OPERATOR) {
         http_respond_error(rq, 403, "forbidden", "this token may read but not write", NULL);
         return;
@@ -762,12 +778,18 @@ void api_handle(struct http_req *rq)
         handle_list(rq);
         return;
     case ROUTE_PAYMENT:
-    case ROUTE_PAYMENT_EVENTS:
         if (no_query_allowed(rq) == 0)
             handle_by_id(rq, route, id);
         return;
+    case ROUTE_PAYMENT_EVENTS:
+        /* Without parameters, the first STORE_EVENTS_LIMIT_MAX events. */
+        if (!query_valid_uuid(id))
+            http_respond_error(rq, 404, "not_found", "no payment with this id", NULL);
+        else
+            submit_events(rq, store_run_payment_events, id, STORE_EVENTS_LIMIT_MAX);
+        return;
     case ROUTE_EVENTS:
-        handle_feed(rq);
+        submit_events(rq, store_run_feed, NULL, 100);
         return;
     case ROUTE_STATS:
         handle_stats(rq);
@@ -794,8 +816,8 @@ void api_handle(struct http_req *rq)
     }
     case ROUTE_STREAM:
         http_respond_error(rq, 400, "bad_request",
-                           "GET /v1/stream needs a WebSocket upgrade with subprotocol "
-                           "paytrackr.v1",
+                           "GET " PT_PROTO_STREAM_PATH " needs a WebSocket upgrade with "
+                           "subprotocol " PT_PROTO_SUBPROTOCOL,
                            NULL);
         return;
     case ROUTE_NONE:

@@ -285,7 +285,11 @@ int config_parse_tokens(const char *text, struct config_token **out, size_t *cou
 
 int config_load_database(struct config *cfg, char *cause, size_t cause_len)
 {
-    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0)
+    if (config_secret("PAYTRACKR_DATABASE_URL", &cfg->database_url, cause, cause_len) < 0 ||
+        config_secret("PAYTRACKR_MIGRATE_DATABASE_URL", &cfg->migrate_database_url, cause,
+                      cause_len) < 0 ||
+        copy_plain("PAYTRACKR_MIGRATE_KEYVAULT_SECRET", NULL, &cfg->migrate_keyvault_secret, cause,
+                   cause_len) < 0)
         return -1;
     if (copy_plain("PAYTRACKR_KEYVAULT_URL", NULL, &cfg->keyvault_url, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_KEYVAULT_SECRET", "postgres-connection-string", &cfg->keyvault_secret,
@@ -293,6 +297,11 @@ int config_load_database(struct config *cfg, char *cause, size_t cause_len)
         copy_plain("AZURE_CLIENT_ID", NULL, &cfg->azure_client_id, cause, cause_len) < 0 ||
         copy_plain("PAYTRACKR_IMDS_ENDPOINT", "http://169.254.169.254", &cfg->imds_endpoint, cause,
                    cause_len) < 0 ||
+        copy_plain("AZURE_FEDERATED_TOKEN_FILE", NULL, &cfg->azure_federated_token_file, cause,
+                   cause_len) < 0 ||
+        copy_plain("AZURE_TENANT_ID", NULL, &cfg->azure_tenant_id, cause, cause_len) < 0 ||
+        copy_plain("AZURE_AUTHORITY_HOST", NULL, &cfg->azure_authority_host, cause, cause_len) <
+            0 ||
         copy_plain("PAYTRACKR_DB_SSLROOTCERT", NULL, &cfg->db_sslrootcert, cause, cause_len) < 0)
         return -1;
     if (!cfg->database_url && !cfg->keyvault_url)
@@ -379,6 +388,9 @@ static int load_limits(struct config *cfg, char *cause, size_t cause_len)
         {"PAYTRACKR_RATE_LIMIT_BURST", 2000, 1, 1000000, 0},
         {"PAYTRACKR_AUTH_FAIL_RPS", 5, 0, 1000000, 0},
         {"PAYTRACKR_AUTH_FAIL_BURST", 50, 1, 1000000, 0},
+        {"PAYTRACKR_HOUSEKEEPING_SECONDS", 60, 1, 86400, 0},
+        {"PAYTRACKR_WS_ANSWER_MAX_BYTES", 16L << 20, 65536, 1L << 30, 0},
+        {"PAYTRACKR_WS_QUEUED_BYTES_MAX", 64L << 20, 1L << 20, 64L << 30, 0},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (parse_int(ints[i].name, ints[i].def, ints[i].min, ints[i].max, &ints[i].value, cause,
@@ -399,6 +411,9 @@ static int load_limits(struct config *cfg, char *cause, size_t cause_len)
     cfg->rate_limit_burst = (int) ints[12].value;
     cfg->auth_fail_rps = (int) ints[13].value;
     cfg->auth_fail_burst = (int) ints[14].value;
+    cfg->housekeeping_seconds = (int) ints[15].value;
+    cfg->ws_answer_max_bytes = (size_t) ints[16].value;
+    cfg->ws_queued_bytes_max = (size_t) ints[17].value;
     return 0;
 }
 
@@ -431,6 +446,12 @@ static int load_tls(struct config *cfg, char *cause, size_t cause_len)
                            cause_len) < 0)
             return -1;
     }
+    /* How often the loop looks at the certificate files for a renewal
+     * (tls.c); 0 turns the watch off, leaving SIGHUP. */
+    long reload = 0;
+    if (parse_int("PAYTRACKR_TLS_RELOAD_SECONDS", 60, 0, 86400, &reload, cause, cause_len) < 0)
+        return -1;
+    cfg->tls_reload_seconds = (int) reload;
     return 0;
 }
 
@@ -471,6 +492,14 @@ void config_free(struct config *cfg)
     }
     free(cfg->keyvault_url);
     free(cfg->keyvault_secret);
+    if (cfg->migrate_database_url) {
+        memset(cfg->migrate_database_url, 0, strlen(cfg->migrate_database_url));
+        free(cfg->migrate_database_url);
+    }
+    free(cfg->migrate_keyvault_secret);
+    free(cfg->azure_federated_token_file);
+    free(cfg->azure_tenant_id);
+    free(cfg->azure_authority_host);
     free(cfg->azure_client_id);
     free(cfg->imds_endpoint);
     free(cfg->db_sslrootcert);

@@ -36,9 +36,18 @@ struct config {
 
     char *database_url; /* owned; NULL when Key Vault supplies it */
     char *keyvault_url; /* owned */
+    /* `migrate` only: the schema owner's connection string, directly or
+     * as a Key Vault secret name; the server's own URL is then the
+     * least-privileged application login that migrate sets up. */
+    char *migrate_database_url;
+    char *migrate_keyvault_secret;
     char *keyvault_secret;
     char *azure_client_id;
     char *imds_endpoint;
+    /* Workload Identity, injected by the AKS webhook (keyvault.h) */
+    char *azure_federated_token_file;
+    char *azure_tenant_id;
+    char *azure_authority_host;
     char *db_sslrootcert;
 
     struct config_token *tokens; /* owned array */
@@ -47,6 +56,7 @@ struct config {
 
     char *tls_cert;
     char *tls_key;
+    int tls_reload_seconds; /* PAYTRACKR_TLS_RELOAD_SECONDS: file watch period, 0 = off */
 
     int db_pool_size;
     int db_queue_size;
@@ -61,6 +71,9 @@ struct config {
     int request_timeout_seconds;
     int ws_ping_seconds;
     int ws_queue_max;
+    size_t ws_answer_max_bytes; /* one result on the stream */
+    size_t ws_queued_bytes_max; /* every stream queue together */
+    int housekeeping_seconds;   /* expired idempotency keys, about this often */
 
     /* abuse limits (guard.c, ratelimit.c); a rate of 0 disables that limit */
     int max_connections;  /* public-port connections open at once */

@@ -18,10 +18,13 @@
 
 /* After a failed connection attempt, jobs fail fast for this long rather
  * than each waiting out its own connect timeout. */
-#define DB_BREAKER_MS        1000
+#define DB_BREAKER_MS 1000
+/* How long a worker keeps reconnecting to learn whether a COMMIT whose
+ * connection was lost took effect (a restart of PostgreSQL takes a few
+ * seconds), and the pause between attempts. */
+#define DB_RESOLVE_MS        15000
+#define DB_RESOLVE_PAUSE_MS  200
 #define DB_CONNECT_TIMEOUT_S "3"
-/* A failing connection re-reads the secret at most this often. */
-#define DB_REFRESH_MIN_MS 15000
 
 struct db_pool {
     pthread_mutex_t lock; /* the job queue and the counters */
@@ -36,11 +39,9 @@ struct db_pool {
     int connected;
     bool stopping;
 
-    char *conninfo; /* under lock: replaced when refreshed */
+    char *conninfo; /* fixed, or NULL: ask `source` */
     char *sslrootcert;
-    db_refresh_fn refresh;
-    void *refresh_ctx;
-    long long last_refresh_ms; /* under lock */
+    struct db_conninfo_source source;
     int size;
     int queue_max;
     struct lws_context *context;
@@ -132,39 +133,11 @@ void db_wipe_free(char *s)
     }
 }
 
-/* Re-reads the connection string through the refresh hook, at most once
- * per DB_REFRESH_MIN_MS across all workers. */
-static void maybe_refresh(struct db_pool *pool)
-{
-    if (!pool->refresh)
-        return;
-    pthread_mutex_lock(&pool->lock);
-    long long now = now_ms();
-    bool due = pool->last_refresh_ms == 0 || now - pool->last_refresh_ms >= DB_REFRESH_MIN_MS;
-    if (due)
-        pool->last_refresh_ms = now;
-    pthread_mutex_unlock(&pool->lock);
-    if (!due)
-        return;
-    char *fresh = NULL, cause[512];
-    if (pool->refresh(pool->refresh_ctx, &fresh, cause, sizeof cause) < 0) {
-        log_msg(pool->log, LOG_ERROR, "reading the connection string failed: %s", cause);
-        return;
-    }
-    pthread_mutex_lock(&pool->lock);
-    char *old = pool->conninfo;
-    pool->conninfo = fresh;
-    pthread_mutex_unlock(&pool->lock);
-    db_wipe_free(old);
-    log_msg(pool->log, LOG_INFO, "connection string re-read from Key Vault");
-}
-
 static char *conninfo_copy(struct db_pool *pool)
 {
-    pthread_mutex_lock(&pool->lock);
-    char *copy = pool->conninfo ? strdup(pool->conninfo) : NULL;
-    pthread_mutex_unlock(&pool->lock);
-    return copy;
+    if (!pool->conninfo)
+        return pool->source.current ? pool->source.current(pool->source.ctx) : NULL;
+    return strdup(pool->conninfo);
 }
 
 static PGconn *worker_connect_once(struct db_pool *pool)
@@ -212,14 +185,14 @@ static PGconn *worker_connect_once(struct db_pool *pool)
 }
 
 /* Connects; when that fails (no connection string yet, or a password that
- * was rotated), re-reads the connection string and tries once more. */
+ * was rotated), asks for the string to be read again, without waiting:
+ * the job fails fast and a later one uses the fresh string. */
 static PGconn *worker_connect(struct db_pool *pool)
 {
     PGconn *conn = worker_connect_once(pool);
-    if (conn || !pool->refresh)
-        return conn;
-    maybe_refresh(pool);
-    return worker_connect_once(pool);
+    if (!conn && pool->source.stale)
+        pool->source.stale(pool->source.ctx);
+    return conn;
 }
 
 /* Ensures the worker has a usable connection; NULL while the database is
@@ -280,6 +253,15 @@ static void finish_job(struct db_pool *pool, struct db_job *job)
         lws_cancel_service(pool->context);
 }
 
+static void drop_conn(struct db_pool *pool, PGconn **conn)
+{
+    PQfinish(*conn);
+    *conn = NULL;
+    pthread_mutex_lock(&pool->lock);
+    pool->connected--;
+    pthread_mutex_unlock(&pool->lock);
+}
+
 /*
  * An idle pool connection has nothing to read: nobody LISTENs on it. When
  * it is readable, the server is telling us it closed it (a terminated
@@ -293,11 +275,49 @@ static void drop_if_closed_by_server(struct db_pool *pool, PGconn **conn)
     struct pollfd pfd = {.fd = PQsocket(*conn), .events = POLLIN};
     if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
         return;
-    PQfinish(*conn);
-    *conn = NULL;
-    pthread_mutex_lock(&pool->lock);
-    pool->connected--;
-    pthread_mutex_unlock(&pool->lock);
+    drop_conn(pool, conn);
+}
+
+/*
+ * A job must leave its connection idle: a transaction it left open (a
+ * failure path that forgot to roll back) would be committed by whatever
+ * the next job on this connection commits. Roll it back, or drop the
+ * connection when that does not bring it back to idle. A job that
+ * reported success with its work uncommitted did not succeed.
+ */
+static void end_leftover_transaction(struct db_pool *pool, PGconn **conn, struct db_job *job)
+{
+    if (!*conn || PQstatus(*conn) != CONNECTION_OK || PQtransactionStatus(*conn) == PQTRANS_IDLE)
+        return;
+    log_msg(pool->log, LOG_ERROR, "a database job left its transaction open: rolled back");
+    PGTransactionStatusType ts = PQtransactionStatus(*conn);
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+        PQclear(PQexec(*conn, "ROLLBACK"));
+    if (PQstatus(*conn) != CONNECTION_OK || PQtransactionStatus(*conn) != PQTRANS_IDLE)
+        drop_conn(pool, conn);
+    if (job->result.status < 400)
+        db_result_error(&job->result, 500, "internal", "the request could not be completed", NULL);
+}
+
+/*
+ * A job whose write may have committed is never answered with a plain
+ * "retry later": the worker reconnects (the database restarting takes a
+ * few seconds) and lets the job look up what happened.
+ */
+static void resolve_outcome(struct db_pool *pool, PGconn **conn, struct db_job *job)
+{
+    long long deadline = now_ms() + DB_RESOLVE_MS;
+    while (job->resolve && now_ms() < deadline) {
+        *conn = worker_ensure_conn(pool, *conn);
+        if (*conn)
+            job->resolve(job, *conn);
+        if (job->resolve)
+            nanosleep(&(struct timespec){.tv_nsec = DB_RESOLVE_PAUSE_MS * 1000000L}, NULL);
+    }
+    if (job->resolve)
+        job->resolve(job, NULL);
+    log_msg(pool->log, LOG_WARN, "a create's COMMIT lost its connection; answered %d after looking",
+            job->result.status);
 }
 
 static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
@@ -319,12 +339,15 @@ static void run_one(struct db_pool *pool, PGconn **conn, struct db_job *job)
         memset(&job->result, 0, sizeof job->result);
         job->run(job, *conn);
     }
+    if (job->resolve)
+        resolve_outcome(pool, conn, job);
+    end_leftover_transaction(pool, conn, job);
     if (job->result.status >= 500) {
         atomic_fetch_add(&pool->errors, 1);
         if (job->result.db_error[0])
             log_msg(pool->log, LOG_ERROR, "database error: %s", job->result.db_error);
     }
-    if (PQstatus(*conn) != CONNECTION_OK) {
+    if (!*conn || PQstatus(*conn) != CONNECTION_OK) {
         /* Lost mid-job: the next job reconnects; mark down until then. */
         atomic_store(&pool->up, false);
     } else if (job->result.status < 500) {
@@ -377,8 +400,7 @@ struct db_pool *db_pool_start(const struct db_pool_config *cfg)
     pthread_mutex_init(&pool->done_lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->conninfo = cfg->conninfo ? strdup(cfg->conninfo) : NULL;
-    pool->refresh = cfg->refresh;
-    pool->refresh_ctx = cfg->refresh_ctx;
+    pool->source = cfg->source;
     pool->sslrootcert = cfg->sslrootcert ? strdup(cfg->sslrootcert) : NULL;
     pool->size = cfg->size;
     pool->queue_max = cfg->queue_max;

@@ -49,24 +49,34 @@ struct db_job {
     void *arg;   /* the job's inputs, owned by the job */
     void (*free_arg)(void *arg);
     struct db_result result;
+    /* Set by `run` when the job's write may or may not have committed (the
+     * connection went away during COMMIT): the worker reconnects and calls
+     * it, for up to DB_RESOLVE_MS, until it clears itself; then once with
+     * conn NULL to give the final answer. */
+    db_run_fn resolve;
     struct db_job *next; /* queue link, owned by the pool */
 };
 
-/* Fetches a fresh connection string (Key Vault); called on a worker thread
- * when there is none yet or connecting fails (a rotated password). Returns
- * 0 with *out malloc'd, or -1 with cause. */
-typedef int (*db_refresh_fn)(void *ctx, char **out, char *cause, size_t cause_len);
+/* Where the connection string comes from when it can change (Key Vault,
+ * kvrefresh.h). Both calls are made from worker threads and must return at
+ * once: `current` gives a malloc'd copy of the latest string (wiped and
+ * freed by the pool) or NULL when there is none yet; `stale` says that
+ * connecting with it failed (a rotated password?). */
+struct db_conninfo_source {
+    char *(*current)(void *ctx);
+    void (*stale)(void *ctx);
+    void *ctx;
+};
 
 struct db_pool_config {
-    const char *conninfo;  /* libpq string or URI; copied; NULL: ask refresh */
-    db_refresh_fn refresh; /* optional */
-    void *refresh_ctx;
-    const char *sslrootcert;     /* optional CA file; copied */
-    int size;                    /* worker threads = connections */
-    int queue_max;               /* jobs waiting beyond the busy workers */
-    bool migrate;                /* apply migrations on first connect */
-    bool prepare;                /* run statements prepared (pgstmt.h) */
-    struct lws_context *context; /* woken when a job finishes */
+    const char *conninfo;             /* libpq string or URI; copied; NULL: use source */
+    struct db_conninfo_source source; /* with conninfo NULL; must outlive the pool */
+    const char *sslrootcert;          /* optional CA file; copied */
+    int size;                         /* worker threads = connections */
+    int queue_max;                    /* jobs waiting beyond the busy workers */
+    bool migrate;                     /* apply migrations on first connect */
+    bool prepare;                     /* run statements prepared (pgstmt.h) */
+    struct lws_context *context;      /* woken when a job finishes */
     const struct logger *log;
 };
 
@@ -102,8 +112,8 @@ bool db_pool_migrating(struct db_pool *pool);
 
 void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *out);
 
-/* A malloc'd copy of the current connection string (it changes when the
- * refresh hook re-reads it), or NULL when there is none yet; the caller
+/* A malloc'd copy of the current connection string (it changes when Key
+ * Vault is re-read), or NULL when there is none yet; the caller
  * wipes and frees it. Any thread. Used by the LISTEN connection. */
 char *db_pool_conninfo(struct db_pool *pool);
 

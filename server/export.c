@@ -295,6 +295,7 @@ static void fetch_done(struct db_job *job)
     if (!st->started) {
         st->rq->status = 200;
         st->rq->phase = HTTP_SEND_BODY;
+        http_resume_intake(st->rq);
     }
     lws_callback_on_writable(st->rq->wsi);
 }

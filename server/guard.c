@@ -3,8 +3,14 @@
  */
 #include "guard.h"
 
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "http.h"
 #include "server.h"
@@ -76,6 +82,57 @@ int guard_check_url(struct http_req *rq, size_t path_len)
     rq->close_after = true;
     http_respond_error(rq, 414, "uri_too_long", msg, NULL);
     return -1;
+}
+
+/*
+ * Bytes the process has taken from the socket: received minus still
+ * queued. The two are read one after the other while data may arrive in
+ * between; `upper` orders them so that such data can only make the result
+ * larger (true) or smaller (false) than the truth.
+ */
+static bool socket_consumed(struct lws *wsi, bool upper, uint64_t *out)
+{
+    int fd = lws_get_socket_fd(wsi);
+    int queued = 0;
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    if (fd < 0)
+        return false;
+    if (upper && ioctl(fd, FIONREAD, &queued) < 0)
+        return false;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
+        tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return false;
+    if (!upper && ioctl(fd, FIONREAD, &queued) < 0)
+        return false;
+    *out = ti.tcpi_bytes_received - (uint64_t) queued;
+    return true;
+}
+
+void guard_mark_consumed(struct http_req *rq)
+{
+    if (!rq->conn)
+        return;
+    /* Not measurable: every later request with a body is refused, which
+     * is safe; it does not happen on a TCP socket on Linux. */
+    if (!socket_consumed(rq->wsi, true, &rq->conn->consumed_mark))
+        rq->conn->consumed_mark = UINT64_MAX;
+    rq->conn->marked = true;
+}
+
+bool guard_pipelined(struct http_req *rq)
+{
+    if (!rq->conn)
+        return true; /* out of memory: cannot tell */
+    if (!rq->conn->marked)
+        return false; /* the first request on the connection */
+    uint64_t now;
+    if (!socket_consumed(rq->wsi, false, &now))
+        return true;
+    /* lws reads the socket again only once its buffer list is empty; no
+     * read since the mark means these headers came from that list. */
+    return now <= rq->conn->consumed_mark;
 }
 
 /* Answers 408 for every request whose body is still arriving at its

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "export.h"
 #include "guard.h"
 #include "pjson.h"
 #include "server.h"
+#include "stream.h"
+#include "utf8.h"
 
 static const struct {
     enum lws_token_indexes token;
@@ -32,6 +35,10 @@ int http_header(struct http_req *rq, enum lws_token_indexes token, char *buf, si
         return -1;
     if (lws_hdr_copy(rq->wsi, buf, (int) cap, token) < 0)
         return -1;
+    /* lws keeps a NUL inside a value as it came; a value that C would cut
+     * short there counts as absent (a token "good\0junk" is not "good"). */
+    if (strlen(buf) != (size_t) len)
+        return -1;
     return len;
 }
 
@@ -44,6 +51,8 @@ int http_custom_header(struct http_req *rq, const char *name, char *buf, size_t 
     if (lws_hdr_custom_copy(rq->wsi, buf, (int) cap, name, nlen) < 0)
         return -1;
     buf[len] = '\0';
+    if (strlen(buf) != (size_t) len)
+        return -1;
     return len;
 }
 
@@ -68,6 +77,10 @@ int http_query_args(struct http_req *rq, const char **keys, const char **values,
             0)
             return -1;
         used += (size_t) flen + 1;
+        /* Decoded text goes back to the client in error messages, which
+         * must stay valid JSON (UTF-8). */
+        if (!pt_utf8_valid(frag, strlen(frag)))
+            return -1;
         char *eq = strchr(frag, '=');
         if (eq)
             *eq = '\0';
@@ -101,7 +114,9 @@ static void reset_request(struct http_req *rq)
     struct lws *wsi = rq->wsi;
     struct http_req *next = rq->next, *prev = rq->prev;
     bool linked = rq->linked;
+    struct http_conn *conn = rq->conn;
     memset(rq, 0, sizeof *rq);
+    rq->conn = conn;
     rq->srv = srv;
     rq->wsi = wsi;
     rq->next = next;
@@ -138,6 +153,14 @@ static void unlink_request(struct http_req *rq)
     rq->srv->open_requests--;
 }
 
+void http_resume_intake(struct http_req *rq)
+{
+    if (rq->conn && rq->conn->rx_paused) {
+        rq->conn->rx_paused = false;
+        lws_rx_flow_control(rq->wsi, 1);
+    }
+}
+
 void http_respond(struct http_req *rq, int status, char *body)
 {
     free(rq->resp_body);
@@ -146,8 +169,11 @@ void http_respond(struct http_req *rq, int status, char *body)
     rq->resp_len = body ? strlen(body) : 0;
     rq->resp_sent = 0;
     rq->phase = HTTP_SEND_HEADERS;
-    if (status == 503 && !rq->retry_after)
+    /* A 503 naming a payment to look up (a create whose outcome is not
+     * known) does not invite a retry. */
+    if (status == 503 && !rq->retry_after && !rq->location[0])
         rq->retry_after = 1;
+    http_resume_intake(rq);
     lws_set_timeout(rq->wsi, NO_PENDING_TIMEOUT, 0);
     lws_callback_on_writable(rq->wsi);
 }
@@ -246,11 +272,37 @@ static void log_request(struct http_req *rq)
 int http_finish_request(struct http_req *rq)
 {
     log_request(rq);
-    int close = rq->close_after || rq->srv->draining;
+    struct lws *wsi = rq->wsi;
+    /* lws 4.1.6 defers completing a transaction whose answer the socket
+     * has not fully taken, and meanwhile reads the next request's bytes
+     * as this one's body: such a connection closes once the answer is out
+     * (lws flushes before it closes). */
+    int close = rq->close_after || rq->srv->draining || lws_partial_buffered(wsi);
     reset_request(rq);
     if (close)
         return 1;
-    return lws_http_transaction_completed(rq->wsi) ? 1 : 0;
+    guard_mark_consumed(rq);
+    return lws_http_transaction_completed(wsi) ? 1 : 0;
+}
+
+/*
+ * While the database works on a request, lws reads nothing more from its
+ * connection; the answer turns reading back on (http_respond). Without
+ * this, lws 4.1.6 spins the service thread for as long as the request
+ * waits when the client has sent more bytes already: a connection with
+ * unparsed bytes makes lws_service() poll with a zero timeout, and after a
+ * request with a body lws stays in its body state and hands each pass to
+ * LWS_CALLBACK_HTTP_BODY_COMPLETION again, consuming nothing. Reading must
+ * be on again before the answer is written: lws 4.1.6 gives a
+ * flow-controlled HTTP/1 connection no writable callbacks at all
+ * (rops_handle_POLLIN_h1 returns before its POLLOUT handling).
+ */
+static void intake_done(struct http_req *rq)
+{
+    if (rq->phase == HTTP_WAITING && rq->conn && !rq->conn->rx_paused) {
+        rq->conn->rx_paused = true;
+        lws_rx_flow_control(rq->wsi, 0);
+    }
 }
 
 /*
@@ -273,6 +325,8 @@ static int on_writeable(struct http_req *rq)
             return -1;
         rq->phase = HTTP_SEND_BODY;
     }
+    if (rq->method == HTTP_HEAD)
+        rq->resp_sent = rq->resp_len; /* Content-Length says what GET would send */
     size_t n = rq->resp_len - rq->resp_sent;
     if (n > HTTP_CHUNK)
         n = HTTP_CHUNK;
@@ -304,8 +358,114 @@ static void read_method(struct http_req *rq)
     }
 }
 
+/*
+ * Answers now, in this callback, and has the connection closed: for a
+ * request lws must not go on reading. The caller returns -1 to lws, which
+ * closes the connection after flushing what the socket did not take.
+ */
+static int refuse_now(struct http_req *rq, int status, const char *code, const char *message)
+{
+    rq->close_after = true;
+    http_respond_error(rq, status, code, message, NULL);
+    on_writeable(rq);
+    return -1;
+}
+
+static bool is_method(struct http_req *rq, enum lws_token_indexes token)
+{
+    return lws_hdr_total_length(rq->wsi, token) > 0;
+}
+
+/* A header value without surrounding blanks, lower-cased; false when absent,
+ * too long, or holding a NUL. */
+static bool header_word(struct http_req *rq, enum lws_token_indexes token, char *buf, size_t cap)
+{
+    int n = http_header(rq, token, buf, cap);
+    if (n <= 0)
+        return false;
+    size_t end = (size_t) n;
+    while (end && (buf[end - 1] == ' ' || buf[end - 1] == '\t'))
+        end--;
+    buf[end] = '\0';
+    for (char *c = buf; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char) (*c - 'A' + 'a');
+    return true;
+}
+
+/*
+ * How the body is delimited (RFC 9112 section 6). Returns -1 after
+ * refusing the request (refuse_now); else 0 with *length (Content-Length
+ * or 0) and *lws_body: whether lws will read a body (it takes
+ * Content-Length when present, and for POST, PUT and PATCH without it
+ * reads up to 100 MiB as body).
+ *
+ * lws 4.1.6 takes the first Content-Length it parses with atoll() (two
+ * headers reach us joined by a comma; "-1" means no body), and knows
+ * nothing of Transfer-Encoding: a body sent chunked, or with a second
+ * length, would otherwise be read as the next request (request
+ * smuggling). Anything but one plain length or "chunked" is refused and
+ * the connection closed.
+ */
+static int read_framing(struct http_req *rq, uint64_t *length, bool *lws_body)
+{
+    char v[64];
+    bool with_body = is_method(rq, WSI_TOKEN_POST_URI) || is_method(rq, WSI_TOKEN_PUT_URI) ||
+                     is_method(rq, WSI_TOKEN_PATCH_URI);
+    bool has_cl = lws_hdr_total_length(rq->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    bool has_te = lws_hdr_total_length(rq->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    *length = 0;
+    *lws_body = with_body;
+    if (has_te) {
+        if (has_cl)
+            return refuse_now(rq, 400, "bad_request",
+                              "send Content-Length or Transfer-Encoding, not both");
+        if (!header_word(rq, WSI_TOKEN_HTTP_TRANSFER_ENCODING, v, sizeof v) ||
+            strcmp(v, "chunked") != 0)
+            return refuse_now(rq, 400, "bad_request",
+                              "the only Transfer-Encoding accepted is chunked");
+        if (!with_body)
+            return refuse_now(rq, 400, "bad_request",
+                              "a chunked body is accepted on POST, PUT and PATCH only");
+        rq->chunked = true;
+        return 0;
+    }
+    if (!has_cl)
+        return 0;
+    if (!header_word(rq, WSI_TOKEN_HTTP_CONTENT_LENGTH, v, sizeof v))
+        return refuse_now(rq, 400, "bad_request", "Content-Length is not a number");
+    size_t digits = strspn(v, "0123456789");
+    if (digits == 0 || digits > 15 || v[digits] != '\0')
+        return refuse_now(rq, 400, "bad_request", "Content-Length must be one non-negative number");
+    *length = strtoull(v, NULL, 10);
+    *lws_body = *length > 0;
+    return 0;
+}
+
+/* Expect: 100-continue is answered before the body is read, so that a
+ * client that waits for it does not wait for nothing (lws 4.1.6 ignores
+ * the header). Other expectations are ignored (RFC 9110 section 10.1.1
+ * allows it). */
+static int expect_continue(struct http_req *rq)
+{
+    char v[32];
+    if (!header_word(rq, WSI_TOKEN_HTTP_EXPECT, v, sizeof v) || strcmp(v, "100-continue") != 0)
+        return 0;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char *start = rq->srv->tx_buf + LWS_PRE;
+    memcpy(start, cont, sizeof cont - 1);
+    if (lws_write(rq->wsi, start, sizeof cont - 1, LWS_WRITE_HTTP) < (int) sizeof cont - 1)
+        return -1;
+    return 0;
+}
+
 static int on_request(struct http_req *rq, const char *path, size_t len)
 {
+    rq->conn = lws_get_opaque_user_data(rq->wsi);
+    if (!rq->conn) {
+        rq->conn = calloc(1, sizeof *rq->conn);
+        lws_set_opaque_user_data(rq->wsi, rq->conn);
+    }
     reset_request(rq);
     link_request(rq);
     rq->t_start_us = server_now_us();
@@ -315,39 +475,51 @@ static int on_request(struct http_req *rq, const char *path, size_t len)
     read_method(rq);
     request_id(rq);
     struct server *srv = rq->srv;
+    uint64_t content_length;
+    bool lws_body;
+    if (read_framing(rq, &content_length, &lws_body) < 0)
+        return -1;
+    if (lws_body && guard_pipelined(rq))
+        return refuse_now(rq, 400, "bad_request",
+                          "a request with a body was sent before the answer to the previous "
+                          "request: send it again once that answer has arrived");
+    /* lws reads a body we will not (GET with a Content-Length, a POST
+     * without one): the connection ends after the answer rather than lws
+     * going on to take those bytes as a body or a request. */
+    bool reads_body = (content_length > 0 || rq->chunked) &&
+                      (rq->method == HTTP_POST || rq->method == HTTP_PATCH ||
+                       rq->method == HTTP_PUT || rq->method == HTTP_DELETE);
+    if (lws_body && !reads_body)
+        rq->close_after = true;
     if (srv->draining) {
         rq->close_after = true;
         http_respond_error(rq, 503, "unavailable", "the server is shutting down", NULL);
-        return 0;
+    } else if (guard_check_url(rq, len) == 0) {
+        if (content_length > srv->cfg.max_body_bytes) {
+            /* Refuse before reading: the unread body makes the connection
+             * unusable, so it closes after the answer. */
+            rq->close_after = true;
+            char msg[96];
+            snprintf(msg, sizeof msg, "the body is larger than %zu bytes", srv->cfg.max_body_bytes);
+            http_respond_error(rq, 413, "payload_too_large", msg, NULL);
+        } else if (reads_body) {
+            rq->phase = HTTP_READING;
+            lws_set_timeout(rq->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                            srv->cfg.request_timeout_seconds);
+            if (rq->chunked)
+                rq->close_after = true; /* lws still expects its 100 MiB */
+            return expect_continue(rq);
+        } else {
+            api_handle(rq);
+        }
     }
-    if (guard_check_url(rq, len) < 0)
-        return 0;
-    char cl[32];
-    uint64_t content_length = 0;
-    if (http_header(rq, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0)
-        content_length = strtoull(cl, NULL, 10);
-    if (content_length > srv->cfg.max_body_bytes) {
-        /* Refuse before reading: the unread body makes the connection
-         * unusable, so it closes after the answer. */
-        rq->close_after = true;
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is larger than %zu bytes", srv->cfg.max_body_bytes);
-        http_respond_error(rq, 413, "payload_too_large", msg, NULL);
-        return 0;
-    }
-    if (content_length > 0 && (rq->method == HTTP_POST || rq->method == HTTP_PATCH ||
-                               rq->method == HTTP_PUT || rq->method == HTTP_DELETE)) {
-        rq->phase = HTTP_READING;
-        lws_set_timeout(rq->wsi, PENDING_TIMEOUT_HTTP_CONTENT, srv->cfg.request_timeout_seconds);
-        return 0;
-    }
-    api_handle(rq);
+    intake_done(rq);
     return 0;
 }
 
-static void on_body(struct http_req *rq, const char *in, size_t len)
+static void append_body(struct http_req *rq, const char *in, size_t len)
 {
-    if (rq->phase != HTTP_READING || rq->body_too_large)
+    if (rq->body_too_large || !len)
         return;
     if (rq->body_len + len > rq->srv->cfg.max_body_bytes) {
         rq->body_too_large = true;
@@ -367,16 +539,192 @@ static void on_body(struct http_req *rq, const char *in, size_t len)
     rq->body[rq->body_len] = '\0';
 }
 
-static void on_body_complete(struct http_req *rq)
+static int hex_digit(char c)
 {
-    if (rq->phase != HTTP_READING)
-        return;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Feeds bytes of a chunked body to the decoder; the data goes to the body.
+ * Stops at the end of the body or at the first error. */
+static void dechunk(struct http_req *rq, const char *in, size_t len)
+{
+    size_t i = 0;
+    while (i < len && rq->chunk_state != CHUNK_DONE && !rq->chunk_error) {
+        char c = in[i];
+        switch (rq->chunk_state) {
+        case CHUNK_SIZE: {
+            int d = hex_digit(c);
+            if (d >= 0 && rq->chunk_digits < 15) {
+                rq->chunk_left = rq->chunk_left * 16 + (uint64_t) d;
+                rq->chunk_digits++;
+            } else if (rq->chunk_digits > 0 && (c == ';' || c == ' ' || c == '\t')) {
+                rq->chunk_state = CHUNK_EXT;
+            } else if (rq->chunk_digits > 0 && c == '\r') {
+                rq->chunk_state = CHUNK_SIZE_LF;
+            } else {
+                rq->chunk_error = true;
+            }
+            i++;
+            break;
+        }
+        case CHUNK_EXT:
+            if (c == '\r')
+                rq->chunk_state = CHUNK_SIZE_LF;
+            i++;
+            break;
+        case CHUNK_SIZE_LF:
+            if (c != '\n')
+                rq->chunk_error = true;
+            rq->chunk_state = rq->chunk_left ? CHUNK_DATA : CHUNK_TRAILER;
+            rq->chunk_digits = 0;
+            i++;
+            break;
+        case CHUNK_DATA: {
+            size_t n = len - i;
+            if (n > rq->chunk_left)
+                n = (size_t) rq->chunk_left;
+            append_body(rq, in + i, n);
+            rq->chunk_left -= n;
+            i += n;
+            if (!rq->chunk_left)
+                rq->chunk_state = CHUNK_DATA_CR;
+            break;
+        }
+        case CHUNK_DATA_CR:
+            rq->chunk_error = c != '\r';
+            rq->chunk_state = CHUNK_DATA_LF;
+            i++;
+            break;
+        case CHUNK_DATA_LF:
+            rq->chunk_error = c != '\n';
+            rq->chunk_state = CHUNK_SIZE;
+            i++;
+            break;
+        case CHUNK_TRAILER:
+            /* an empty line ends the body; a trailer field is skipped */
+            if (c == '\r' && rq->chunk_digits == 0)
+                rq->chunk_state = CHUNK_TRAILER_LF;
+            else if (c == '\n')
+                rq->chunk_digits = 0;
+            else
+                rq->chunk_digits = 1;
+            i++;
+            break;
+        case CHUNK_TRAILER_LF:
+            rq->chunk_error = c != '\n';
+            rq->chunk_state = CHUNK_DONE;
+            i++;
+            break;
+        case CHUNK_DONE:
+            break;
+        }
+    }
+}
+
+/* The whole body is in: answer it. */
+static void body_read(struct http_req *rq)
+{
     if (rq->body_too_large) {
         rq->close_after = true;
         http_respond_error(rq, 413, "payload_too_large", "the body is too large", NULL);
+    } else {
+        api_handle(rq);
+    }
+    intake_done(rq);
+}
+
+static void on_body(struct http_req *rq, const char *in, size_t len)
+{
+    if (rq->phase != HTTP_READING)
+        return;
+    if (!rq->chunked) {
+        append_body(rq, in, len);
         return;
     }
-    api_handle(rq);
+    dechunk(rq, in, len);
+    if (rq->chunk_error) {
+        http_respond_error(rq, 400, "bad_request", "the chunked body is malformed", NULL);
+        intake_done(rq);
+    } else if (rq->body_too_large || rq->chunk_state == CHUNK_DONE) {
+        body_read(rq);
+    }
+}
+
+static void on_body_complete(struct http_req *rq)
+{
+    /* A chunked body ends at its last chunk, not where lws thinks. */
+    if (rq->phase != HTTP_READING || rq->chunked)
+        return;
+    body_read(rq);
+}
+
+/*
+ * An error answer written at once on a connection lws is about to close,
+ * where no request of ours exists (the request line or an upgrade was
+ * refused before LWS_CALLBACK_HTTP). Returns -1 for the callback to return,
+ * which has lws close the connection after flushing the answer.
+ */
+static int raw_refuse(struct server *srv, struct lws *wsi, const char *message)
+{
+    char *body = pt_error_body("bad_request", message, NULL);
+    if (!body)
+        return -1;
+    char rid[48];
+    snprintf(rid, sizeof rid, "%s-%08" PRIx64, srv->boot_id, ++srv->request_counter);
+    char *out = (char *) srv->tx_buf + LWS_PRE;
+    int n = snprintf(out, HTTP_HEADERS_MAX + HTTP_CHUNK,
+                     "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                     "content-length: %zu\r\nx-request-id: %s\r\ncache-control: no-store\r\n"
+                     "connection: close\r\n\r\n%s",
+                     strlen(body), rid, body);
+    free(body);
+    if (n > 0 && n < HTTP_HEADERS_MAX + HTTP_CHUNK)
+        lws_write(wsi, (unsigned char *) out, (size_t) n, LWS_WRITE_RAW);
+    metrics_observe(&srv->metrics, "unmatched", "OTHER", 400, 0);
+    return -1;
+}
+
+/*
+ * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, before lws acts on an Upgrade header.
+ *
+ * h2c: lws 4.1.6 answers 101 and speaks HTTP/2 on the plain port (the
+ * answer to the upgrading request goes out as DATA without HEADERS, and
+ * its streams escape the connection cap); the public port speaks HTTP/1.1
+ * only, and ignoring the header is not possible from here (0 lets lws
+ * upgrade), so the request is refused and the connection closed.
+ *
+ * websocket: lws binds the first subprotocol in the client's list that
+ * names any protocol of the vhost ("http" and the LISTEN connection's
+ * included), and closes without an answer when none matches; the upgrade
+ * is answered 400 here unless paytrackr.v1 is the one it would pick.
+ */
+static int confirm_upgrade(struct server *srv, struct lws *wsi, const char *up)
+{
+    if (!up || strcasecmp(up, "websocket") != 0)
+        return raw_refuse(srv, wsi,
+                          "the only upgrade offered is to a WebSocket at GET /v1/stream; "
+                          "HTTP/2 is not offered on this port");
+    char list[256];
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+    if (n > 0 && n < (int) sizeof list &&
+        lws_hdr_copy(wsi, list, sizeof list, WSI_TOKEN_PROTOCOL) > 0) {
+        char *save = NULL;
+        for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+            if (strcmp(tok, STREAM_PROTOCOL_NAME) == 0)
+                return 0;
+            if (lws_vhost_name_to_protocol(lws_get_vhost(wsi), tok))
+                break;
+        }
+    }
+    return raw_refuse(srv, wsi,
+                      "a WebSocket upgrade needs the subprotocol " STREAM_PROTOCOL_NAME
+                      " (Sec-WebSocket-Protocol)");
 }
 
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -421,11 +769,35 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
          * connection became (WebSocket too): they count connections. */
         if (srv)
             guard_connection_event(srv, reason == LWS_CALLBACK_WSI_CREATE);
+        /* Whatever the connection became: only http.c sets this data on
+         * the public vhost. */
+        if (reason == LWS_CALLBACK_WSI_DESTROY) {
+            free(lws_get_opaque_user_data(wsi));
+            lws_set_opaque_user_data(wsi, NULL);
+        }
         return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return srv ? confirm_upgrade(srv, wsi, in) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* A WebSocket upgrade without our subprotocol lands on protocol 0
-         * (this one): refuse it rather than speak WebSocket as "http". */
+         * (this one): refuse it rather than speak WebSocket as "http".
+         * confirm_upgrade has answered it already. */
         return 1;
+    case LWS_CALLBACK_RAW_ADOPT:
+        /*
+         * lws 4.1.6 turns a connection into a raw socket, bound to this
+         * protocol, for CONNECT (it then holds the connection with no
+         * timeout) and, with LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_
+         * ACCEPT_CONFIG (main.c), for a request line with a method it does
+         * not know (otherwise it closes with no answer). Answer and close.
+         * On the TLS port the same happens to a client that does not start
+         * with a TLS hello: that one is closed without a plain-text answer.
+         */
+        if (!srv || srv->cfg.tls_cert)
+            return -1;
+        return raw_refuse(srv, wsi,
+                          "the request line is not one this server accepts (method, "
+                          "request target or version)");
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* A worker finished a job (or a signal arrived): collect on the
          * service thread. */

@@ -48,6 +48,32 @@ enum http_phase {
     HTTP_SEND_BODY,    /* headers written, body pending */
 };
 
+/* A chunked request body being decoded (RFC 9112 section 7.1). */
+enum http_chunk_state {
+    CHUNK_SIZE,    /* hex digits of the next chunk's size */
+    CHUNK_EXT,     /* a chunk extension, skipped up to CRLF */
+    CHUNK_SIZE_LF, /* the LF that ends the size line */
+    CHUNK_DATA,    /* `chunk_left` bytes of data */
+    CHUNK_DATA_CR, /* the CRLF after the data */
+    CHUNK_DATA_LF,
+    CHUNK_TRAILER, /* trailer lines, skipped, up to an empty line */
+    CHUNK_TRAILER_LF,
+    CHUNK_DONE,
+};
+
+/* What outlives one request on a keep-alive connection. lws 4.1.6 frees
+ * and zeroes the per-session data (struct http_req) at every
+ * lws_http_transaction_completed(), so this hangs off the connection's
+ * opaque user data instead: allocated at its first request, freed at
+ * LWS_CALLBACK_WSI_DESTROY. */
+struct http_conn {
+    /* Socket bytes lws had taken when the previous request on this
+     * connection was finished (see guard_pipelined_body). */
+    uint64_t consumed_mark;
+    bool marked;
+    bool rx_paused; /* lws_rx_flow_control() off while the database works */
+};
+
 /* One HTTP connection's per-session data (lws allocates it; one request at
  * a time on it). Service thread only. */
 struct http_req {
@@ -55,6 +81,7 @@ struct http_req {
     struct lws *wsi;
     struct http_req *next, *prev; /* server->requests: requests in progress */
     bool linked;
+    struct http_conn *conn; /* NULL when it could not be allocated */
 
     enum http_phase phase;
     enum http_method method;
@@ -67,6 +94,11 @@ struct http_req {
     char *body; /* request body, NUL-terminated */
     size_t body_len;
     bool body_too_large;
+    bool chunked; /* Transfer-Encoding: chunked, decoded here */
+    bool chunk_error;
+    int chunk_digits;
+    enum http_chunk_state chunk_state;
+    uint64_t chunk_left;
     struct auth_identity who;
     bool authenticated;
 
@@ -105,6 +137,12 @@ void http_respond_error(struct http_req *rq, int status, const char *code, const
  * For answers written outside http.c (export.c). */
 int http_finish_request(struct http_req *rq);
 
+/* Turns reading back on after the database work (see intake_done in
+ * http.c): lws 4.1.6 gives a flow-controlled HTTP/1 connection no writable
+ * callbacks, so an answer written outside http.c (export.c) calls this
+ * before asking for one. */
+void http_resume_intake(struct http_req *rq);
+
 /* Moves a finished job's result into the answer. */
 void http_respond_result(struct http_req *rq, struct db_result *result);
 
@@ -118,8 +156,8 @@ int http_custom_header(struct http_req *rq, const char *name, char *buf, size_t 
 
 /*
  * Splits the query string into decoded key/value pairs, at most `max`.
- * Returns the count, or -1 when there are more than `max` or one is too
- * long. The strings live in `store` (cap bytes), which the caller owns.
+ * Returns the count, or -1 when there are more than `max`, one is too
+ * long, or one is not valid UTF-8 once decoded. The strings live in `store` (cap bytes), which the caller owns.
  */
 int http_query_args(struct http_req *rq, const char **keys, const char **values, int max,
                     char *store, size_t cap);

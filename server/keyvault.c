@@ -1,9 +1,16 @@
 /*
- * keyvault.c - Azure Key Vault secret read via the managed identity (IMDS).
+ * keyvault.c - Azure Key Vault secret read via the managed identity (IMDS)
+ * or Workload Identity (Entra ID, client-assertion flow).
  *
- * Two steps, each one HTTP GET with its own retry loop:
- *   1. IMDS: GET {imds}/metadata/identity/oauth2/token?api-version=2018-02-01
+ * Two steps, each one HTTP request with its own retry loop:
+ *   1. a token for Key Vault, either
+ *      IMDS: GET {imds}/metadata/identity/oauth2/token?api-version=2018-02-01
  *      &resource=https%3A%2F%2Fvault.azure.net[&client_id=...], "Metadata: true"
+ *      or, with AZURE_FEDERATED_TOKEN_FILE, Entra ID:
+ *      POST {authority}/{tenant}/oauth2/v2.0/token, form-encoded client_id,
+ *      scope=https://vault.azure.net/.default, grant_type=client_credentials,
+ *      client_assertion_type=urn:ietf:params:oauth:client-assertion-type:
+ *      jwt-bearer and client_assertion=<the projected ServiceAccount token>
  *   2. Key Vault: GET {vault}/secrets/{name}?api-version=7.4,
  *      "Authorization: Bearer <token>"
  *
@@ -29,11 +36,14 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#define KV_IMDS_API_VERSION  "2018-02-01"
-#define KV_VAULT_API_VERSION "7.4"
-#define KV_RESOURCE          "https://vault.azure.net"
-#define KV_USER_AGENT        "paytrackr-keyvault/1"
-#define KV_SECRET_NAME_MAX   127
+#define KV_IMDS_API_VERSION       "2018-02-01"
+#define KV_VAULT_API_VERSION      "7.4"
+#define KV_RESOURCE               "https://vault.azure.net"
+#define KV_SCOPE_ESCAPED          "https%3A%2F%2Fvault.azure.net%2F.default"
+#define KV_ASSERTION_TYPE_ESCAPED "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+#define KV_TENANT_MAX             128
+#define KV_USER_AGENT             "paytrackr-keyvault/1"
+#define KV_SECRET_NAME_MAX        127
 /* A real access token is a JWT of a few KiB; the cap only bounds what we
  * put in a header. */
 #define KV_TOKEN_MAX 16384
@@ -64,6 +74,7 @@ struct kv_step {
     const char *url;
     const struct curl_slist *headers;
     int is_imds;
+    const char *post_body; /* NULL: GET; else POST this (form-encoded) */
 };
 
 /* Checked like printf by gcc and clang (the compilers Debian builds with). */
@@ -107,6 +118,9 @@ void kv_config_init(kv_config *cfg)
     cfg->vault_url = NULL;
     cfg->secret_name = KV_DEFAULT_SECRET_NAME;
     cfg->client_id = NULL;
+    cfg->federated_token_file = NULL;
+    cfg->tenant_id = NULL;
+    cfg->authority_host = NULL;
     cfg->timeout_ms = KV_DEFAULT_TIMEOUT_MS;
     cfg->max_attempts = KV_DEFAULT_MAX_ATTEMPTS;
     cfg->backoff_base_ms = KV_DEFAULT_BACKOFF_BASE_MS;
@@ -247,6 +261,60 @@ static const char *parse_origin(const char *url, struct kv_origin *out)
     return NULL;
 }
 
+static int workload_identity(const kv_config *cfg)
+{
+    return cfg->federated_token_file != NULL && cfg->federated_token_file[0] != '\0';
+}
+
+/* A tenant is a GUID or a verified domain: letters, digits, '-' and '.'. */
+static int tenant_valid(const char *t)
+{
+    size_t n = 0;
+
+    if (t == NULL)
+        return 0;
+    for (; t[n] != '\0'; n++) {
+        if (n >= KV_TENANT_MAX || !(is_alnum_ascii(t[n]) || t[n] == '-' || t[n] == '.'))
+            return 0;
+    }
+    return n > 0 && t[0] != '.';
+}
+
+/* The Workload Identity settings, as the AKS webhook injects them. */
+static int workload_check(const kv_config *cfg, char *cause, size_t cause_len)
+{
+    struct kv_origin o;
+    const char *authority = cfg->authority_host ? cfg->authority_host : KV_DEFAULT_AUTHORITY_HOST;
+    const char *why;
+
+    if (cfg->client_id == NULL || cfg->client_id[0] == '\0') {
+        set_cause(cause, cause_len,
+                  "AZURE_CLIENT_ID must be set with AZURE_FEDERATED_TOKEN_FILE (Workload "
+                  "Identity)");
+        return -1;
+    }
+    if (!tenant_valid(cfg->tenant_id)) {
+        set_cause(cause, cause_len,
+                  "AZURE_TENANT_ID must be set with AZURE_FEDERATED_TOKEN_FILE: a tenant id or "
+                  "domain of 1 to %d characters of 0-9, a-z, A-Z, '-' and '.'",
+                  KV_TENANT_MAX);
+        return -1;
+    }
+    why = parse_origin(authority, &o);
+    if (why != NULL) {
+        set_cause(cause, cause_len, "AZURE_AUTHORITY_HOST %s", why);
+        return -1;
+    }
+    /* The assertion and the token cross this connection. */
+    if (!o.https && o.kind != KV_HOST_LOOPBACK) {
+        set_cause(cause, cause_len,
+                  "AZURE_AUTHORITY_HOST must use https:// (http:// is accepted only for a "
+                  "loopback host)");
+        return -1;
+    }
+    return 0;
+}
+
 int kv_config_check(const kv_config *cfg, char *cause, size_t cause_len)
 {
     struct kv_origin o;
@@ -293,6 +361,8 @@ int kv_config_check(const kv_config *cfg, char *cause, size_t cause_len)
         set_cause(cause, cause_len, "AZURE_CLIENT_ID is longer than 256 characters");
         return -1;
     }
+    if (workload_identity(cfg) && workload_check(cfg, cause, cause_len) != 0)
+        return -1;
     if (cfg->timeout_ms < 1 || cfg->timeout_ms > KV_TIMEOUT_MS_MAX) {
         set_cause(cause, cause_len, "Key Vault timeout must be 1 to %ld ms", KV_TIMEOUT_MS_MAX);
         return -1;
@@ -392,7 +462,12 @@ static CURLcode configure(CURL *h, const kv_config *cfg, const struct kv_step *s
                           struct kv_body *body, char *errbuf)
 {
     KV_SETOPT(h, CURLOPT_URL, step->url);
-    KV_SETOPT(h, CURLOPT_HTTPGET, 1L);
+    if (step->post_body != NULL) {
+        KV_SETOPT(h, CURLOPT_POSTFIELDS, step->post_body);
+        KV_SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(step->post_body));
+    } else {
+        KV_SETOPT(h, CURLOPT_HTTPGET, 1L);
+    }
     KV_SETOPT(h, CURLOPT_HTTPHEADER, step->headers);
     KV_SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
     KV_SETOPT(h, CURLOPT_WRITEDATA, body);
@@ -662,33 +737,34 @@ static int expires_in_valid(const cJSON *e)
     return 0;
 }
 
-static int parse_token(const struct kv_body *body, char **token_out, char *cause, size_t cause_len)
+static int parse_token(const struct kv_body *body, const char *source, char **token_out,
+                       char *cause, size_t cause_len)
 {
     cJSON *root = cJSON_ParseWithLength(body->data, body->len);
     const cJSON *tok, *exp;
     int rc = -1;
 
     if (root == NULL || !cJSON_IsObject(root)) {
-        set_cause(cause, cause_len, "IMDS answer is not valid JSON");
+        set_cause(cause, cause_len, "%s answer is not valid JSON", source);
         goto out;
     }
     tok = cJSON_GetObjectItemCaseSensitive(root, "access_token");
     if (!cJSON_IsString(tok) || tok->valuestring == NULL || tok->valuestring[0] == '\0') {
-        set_cause(cause, cause_len, "IMDS answer has no access_token (a non-empty string)");
+        set_cause(cause, cause_len, "%s answer has no access_token (a non-empty string)", source);
         goto out;
     }
     if (!token_valid(tok->valuestring)) {
-        set_cause(cause, cause_len, "IMDS answer has a malformed access_token");
+        set_cause(cause, cause_len, "%s answer has a malformed access_token", source);
         goto out;
     }
     exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
     if (exp != NULL && !expires_in_valid(exp)) {
-        set_cause(cause, cause_len, "IMDS answer has a malformed expires_in");
+        set_cause(cause, cause_len, "%s answer has a malformed expires_in", source);
         goto out;
     }
     *token_out = strdup(tok->valuestring);
     if (*token_out == NULL) {
-        set_cause(cause, cause_len, "IMDS token request failed: out of memory");
+        set_cause(cause, cause_len, "%s token request failed: out of memory", source);
         goto out;
     }
     rc = 0;
@@ -774,12 +850,108 @@ static int fetch_token(const kv_config *cfg, struct kv_rng *rng, struct kv_body 
     step.url = url;
     step.headers = headers;
     if (http_get(cfg, &step, rng, body, cause, cause_len) == 0)
-        rc = parse_token(body, token_out, cause, cause_len);
+        rc = parse_token(body, "IMDS", token_out, cause, cause_len);
 out:
     curl_slist_free_all(headers);
     free(url);
     curl_free(id);
     curl_free(resource);
+    return rc;
+}
+
+/* The projected ServiceAccount token: read whole at every fetch (the
+ * kubelet replaces it before it expires), trailing whitespace dropped, and
+ * shaped like a JWT (visible ASCII). Returns a malloc'd string or NULL with
+ * the cause set. Never puts the token in the cause. */
+static char *read_assertion(const char *path, char *cause, size_t cause_len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t n;
+
+    if (f == NULL) {
+        set_cause(cause, cause_len, "AZURE_FEDERATED_TOKEN_FILE: cannot read %s: %s", path,
+                  strerror(errno));
+        return NULL;
+    }
+    buf = malloc(KV_TOKEN_MAX + 1);
+    if (buf == NULL) {
+        fclose(f);
+        set_cause(cause, cause_len, "Entra ID token request failed: out of memory");
+        return NULL;
+    }
+    n = fread(buf, 1, KV_TOKEN_MAX + 1, f);
+    fclose(f);
+    if (n > KV_TOKEN_MAX) {
+        wipe(buf, n);
+        free(buf);
+        set_cause(cause, cause_len, "AZURE_FEDERATED_TOKEN_FILE: %s is larger than %d bytes", path,
+                  KV_TOKEN_MAX);
+        return NULL;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    if (!token_valid(buf)) {
+        wipe(buf, n);
+        free(buf);
+        set_cause(cause, cause_len, "AZURE_FEDERATED_TOKEN_FILE: %s does not hold a token", path);
+        return NULL;
+    }
+    return buf;
+}
+
+static int fetch_token_federated(const kv_config *cfg, struct kv_rng *rng, struct kv_body *body,
+                                 char **token_out, char *cause, size_t cause_len)
+{
+    const char *authority = cfg->authority_host ? cfg->authority_host : KV_DEFAULT_AUTHORITY_HOST;
+    struct kv_step step = {.name = "Entra ID token request", .is_imds = 0};
+    struct curl_slist *headers = NULL;
+    char *assertion = read_assertion(cfg->federated_token_file, cause, cause_len);
+    char *esc_assertion = NULL, *esc_id = NULL, *esc_tenant = NULL, *url = NULL, *form = NULL;
+    size_t n = origin_len(authority), url_size = 0, form_size = 0;
+    int rc = -1;
+
+    if (assertion == NULL)
+        return -1;
+    esc_assertion = curl_easy_escape(NULL, assertion, 0);
+    esc_id = curl_easy_escape(NULL, cfg->client_id, 0);
+    esc_tenant = curl_easy_escape(NULL, cfg->tenant_id, 0);
+    if (esc_assertion != NULL && esc_id != NULL && esc_tenant != NULL) {
+        url_size = n + strlen(esc_tenant) + 32;
+        form_size = strlen(esc_assertion) + strlen(esc_id) + 256;
+        url = malloc(url_size);
+        form = malloc(form_size);
+    }
+    if (url == NULL || form == NULL ||
+        add_header(&headers, "Content-Type: application/x-www-form-urlencoded") != 0 ||
+        add_header(&headers, "Accept: application/json") != 0) {
+        set_cause(cause, cause_len, "Entra ID token request failed: out of memory");
+        goto out;
+    }
+    snprintf(url, url_size, "%.*s/%s/oauth2/v2.0/token", (int) n, authority, esc_tenant);
+    /* The constants are percent-encoded already: arguments, not format. */
+    snprintf(form, form_size,
+             "client_id=%s&scope=%s&client_assertion_type=%s&client_assertion=%s"
+             "&grant_type=client_credentials",
+             esc_id, KV_SCOPE_ESCAPED, KV_ASSERTION_TYPE_ESCAPED, esc_assertion);
+    step.url = url;
+    step.headers = headers;
+    step.post_body = form;
+    if (http_get(cfg, &step, rng, body, cause, cause_len) == 0)
+        rc = parse_token(body, "Entra ID", token_out, cause, cause_len);
+out:
+    curl_slist_free_all(headers);
+    if (form != NULL)
+        wipe(form, strlen(form));
+    free(form);
+    free(url);
+    curl_free(esc_tenant);
+    curl_free(esc_id);
+    if (esc_assertion != NULL)
+        wipe(esc_assertion, strlen(esc_assertion));
+    curl_free(esc_assertion);
+    wipe_free_str(assertion);
     return rc;
 }
 
@@ -841,7 +1013,8 @@ int kv_fetch_secret(const kv_config *cfg, char **value_out, char *cause, size_t 
         return -1;
     }
     rng_seed(&rng);
-    if (fetch_token(cfg, &rng, &body, &token, cause, cause_len) == 0)
+    if ((workload_identity(cfg) ? fetch_token_federated(cfg, &rng, &body, &token, cause, cause_len)
+                                : fetch_token(cfg, &rng, &body, &token, cause, cause_len)) == 0)
         rc = fetch_value(cfg, &rng, &body, token, value_out, cause, cause_len);
     wipe_free_str(token);
     wipe(body.data, body.len);

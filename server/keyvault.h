@@ -1,6 +1,8 @@
 /*
  * keyvault.h - read one secret from Azure Key Vault with the node's managed
- * identity (IMDS token, then the Key Vault REST API), over libcurl.
+ * identity (IMDS token) or, when AZURE_FEDERATED_TOKEN_FILE is set, with
+ * Workload Identity (Entra ID token by the client-assertion flow), then the
+ * Key Vault REST API, over libcurl.
  *
  * Owns: nothing global. Every call makes its own curl handles, buffers and
  * PRNG state and releases them before returning, so calls from several
@@ -27,6 +29,7 @@
 #include <stddef.h>
 
 #define KV_DEFAULT_IMDS_ENDPOINT   "http://169.254.169.254"
+#define KV_DEFAULT_AUTHORITY_HOST  "https://login.microsoftonline.com"
 #define KV_DEFAULT_SECRET_NAME     "postgres-connection-string"
 #define KV_DEFAULT_TIMEOUT_MS      5000L
 #define KV_DEFAULT_MAX_ATTEMPTS    6
@@ -58,10 +61,19 @@ typedef struct kv_config {
     /* PAYTRACKR_KEYVAULT_SECRET; NULL means KV_DEFAULT_SECRET_NAME. */
     const char *secret_name;
     /* AZURE_CLIENT_ID of the user-assigned identity; NULL or "" sends no
-     * client_id (IMDS then picks the only identity, if there is one). */
+     * client_id (IMDS then picks the only identity, if there is one).
+     * Required with Workload Identity. */
     const char *client_id;
-    long timeout_ms;      /* whole HTTP call, connect included: 1..KV_TIMEOUT_MS_MAX */
-    int max_attempts;     /* per step (token, secret): 1..KV_MAX_ATTEMPTS_MAX */
+    /* Workload Identity, as the AKS webhook injects it. When
+     * federated_token_file is set (AZURE_FEDERATED_TOKEN_FILE), the token
+     * comes from POST {authority_host}/{tenant_id}/oauth2/v2.0/token with
+     * the file's ServiceAccount token as client_assertion, not from IMDS.
+     * The file is read at every fetch: the kubelet renews it. */
+    const char *federated_token_file;
+    const char *tenant_id;      /* AZURE_TENANT_ID: a GUID or a domain */
+    const char *authority_host; /* AZURE_AUTHORITY_HOST; NULL: KV_DEFAULT_AUTHORITY_HOST */
+    long timeout_ms;            /* whole HTTP call, connect included: 1..KV_TIMEOUT_MS_MAX */
+    int max_attempts;           /* per step (token, secret): 1..KV_MAX_ATTEMPTS_MAX */
     long backoff_base_ms; /* first back-off ceiling, doubled per retry: 0..KV_BACKOFF_CAP_MS */
 } kv_config;
 
@@ -76,13 +88,17 @@ void kv_config_init(kv_config *cfg);
  *    link-local host (169.254.0.0/16, fe80::/10), which is what IMDS is;
  *  - both are origins only: no credentials, path, query or fragment;
  *  - PAYTRACKR_KEYVAULT_SECRET is 1 to 127 characters of [0-9a-zA-Z-];
+ *  - with AZURE_FEDERATED_TOKEN_FILE: AZURE_CLIENT_ID and AZURE_TENANT_ID
+ *    ([0-9a-zA-Z.-]) are set, and AZURE_AUTHORITY_HOST is an https://
+ *    origin (http:// only for a loopback host);
  *  - the numeric settings are in range.
  * Returns 0, or -1 with a cause naming the setting.
  */
 int kv_config_check(const kv_config *cfg, char *cause, size_t cause_len);
 
 /*
- * Fetches the secret value: an IMDS token for https://vault.azure.net, then
+ * Fetches the secret value: a token for https://vault.azure.net (from IMDS,
+ * or from Entra ID with the federated token), then
  * GET {vault}/secrets/{name}?api-version=7.4. Each step retries connection
  * errors, timeouts, 429 and 5xx (and 404/410 from IMDS, per Azure's
  * guidance) up to max_attempts, sleeping with exponential back-off and full

@@ -24,7 +24,9 @@
 #include "db.h"
 #include "http.h"
 #include "keyvault.h"
+#include "kvrefresh.h"
 #include "guard.h"
+#include "housekeeping.h"
 #include "listener.h"
 #include "log.h"
 #include "migrate.h"
@@ -43,6 +45,12 @@
 /* One flag per signal: a SIGHUP arriving with a SIGTERM must not hide it. */
 static volatile sig_atomic_t term_seen, int_seen, hup_seen, signal_seen;
 static struct lws_context *signal_context;
+/* Until the service loop runs (and in `migrate`, throughout) nothing needs
+ * draining, and the work in progress (a Key Vault read, a connect retry)
+ * cannot be interrupted: SIGTERM and SIGINT end the process at once with
+ * this status. -1 once the loop handles them. Without a handler at all, a
+ * process running as PID 1 (a container) would ignore SIGTERM. */
+static volatile sig_atomic_t exit_early_status = 0;
 
 /* libwebsockets logs through one process-wide hook; its lines are routed
  * into the server's own log format. */
@@ -61,6 +69,12 @@ static void lws_log_line(int level, const char *line)
 
 static void on_signal(int sig)
 {
+    if ((sig == SIGTERM || sig == SIGINT) && exit_early_status >= 0) {
+        static const char msg[] = "paytrackr-server: signal before serving: exiting\n";
+        ssize_t unused = write(2, msg, sizeof msg - 1);
+        (void) unused;
+        _exit(exit_early_status);
+    }
     if (sig == SIGTERM)
         term_seen = 1;
     else if (sig == SIGINT)
@@ -175,21 +189,9 @@ static void keyvault_settings(const struct config *cfg, kv_config *kv)
     kv->secret_name = cfg->keyvault_secret;
     kv->client_id = cfg->azure_client_id;
     kv->imds_endpoint = cfg->imds_endpoint;
-}
-
-/* db_refresh_fn: runs on a worker thread, so blocking HTTP is fine. */
-static int refresh_from_keyvault(void *ctx, char **out, char *cause, size_t cause_len)
-{
-    char *secret = NULL;
-    if (kv_fetch_secret(ctx, &secret, cause, cause_len) < 0)
-        return -1;
-    *out = strdup(secret);
-    kv_secret_free(secret);
-    if (!*out) {
-        snprintf(cause, cause_len, "out of memory");
-        return -1;
-    }
-    return 0;
+    kv->federated_token_file = cfg->azure_federated_token_file;
+    kv->tenant_id = cfg->azure_tenant_id;
+    kv->authority_host = cfg->azure_authority_host;
 }
 
 /* ---- serving ---------------------------------------------------------------- */
@@ -227,8 +229,14 @@ static struct lws_vhost *make_vhost(struct server *srv, const char *name, const 
     info.keepalive_timeout = 60;
     info.timeout_secs = (unsigned int) srv->cfg.header_timeout_seconds;
     guard_vhost_options(srv, &info);
-    if (protocols == public_protocols)
+    if (protocols == public_protocols) {
         info.retry_and_idle_policy = &srv->ws_retry; /* WebSocket pings */
+        /* lws 4.1.6 closes a request with a method it does not know (FOO,
+         * TRACE) without an answer; with this option it hands the
+         * connection to protocol 0 as a raw socket instead, where http.c
+         * answers 400 in JSON and closes (LWS_CALLBACK_RAW_ADOPT). */
+        info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    }
     if (tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = srv->cfg.tls_cert;
@@ -268,9 +276,11 @@ static void make_boot_id(struct server *srv)
     snprintf(srv->boot_id, sizeof srv->boot_id, "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
 }
 
-static void install_signals(struct lws_context *context)
+/* Installs the handlers; called first thing, before anything can block.
+ * Until signals_to_loop(), SIGTERM/SIGINT exit with `early_status`. */
+static void install_signals(int early_status)
 {
-    signal_context = context;
+    exit_early_status = early_status;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -281,12 +291,20 @@ static void install_signals(struct lws_context *context)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* From now on the service loop handles the signals (a SIGTERM that came
+ * meanwhile is not lost: the process has exited already). */
+static void signals_to_loop(struct lws_context *context)
+{
+    signal_context = context;
+    exit_early_status = -1;
+}
+
 static void handle_signal(struct server *srv)
 {
     signal_seen = 0;
     if (hup_seen) {
         hup_seen = 0;
-        tls_reload(srv);
+        tls_reload(srv, "SIGHUP");
     }
     if (term_seen) {
         term_seen = 0;
@@ -303,6 +321,7 @@ static int serve(void)
 {
     static struct server srv; /* one per process; lives until exit */
     char cause[512];
+    install_signals(0); /* nothing to drain yet: a plain exit */
     if (config_load(&srv.cfg, cause, sizeof cause) < 0) {
         fprintf(stderr, "paytrackr-server: %s\n", cause);
         config_free(&srv.cfg);
@@ -311,21 +330,22 @@ static int serve(void)
     srv.log.json = srv.cfg.log_format == CONFIG_LOG_JSON;
     srv.log.fd = 2;
     make_boot_id(&srv);
-    kv_config kv;
-    kv_config_init(&kv);
-    bool from_keyvault = !srv.cfg.database_url;
-    if (from_keyvault) {
+    struct kvrefresh *refresher = NULL;
+    if (!srv.cfg.database_url) {
+        kv_config kv;
         keyvault_settings(&srv.cfg, &kv);
         if (kv_config_check(&kv, cause, sizeof cause) < 0) {
             fprintf(stderr, "paytrackr-server: %s\n", cause);
             config_free(&srv.cfg);
             return EXIT_CONFIG;
         }
-        /* Read before serving; if Key Vault is not reachable yet, the pool
-         * keeps asking (requests get 503 meanwhile). */
-        if (kv_fetch_secret(&kv, &srv.cfg.database_url, cause, sizeof cause) < 0) {
-            log_msg(&srv.log, LOG_ERROR, "Key Vault: %s", cause);
-            srv.cfg.database_url = NULL;
+        /* Read by a thread of its own; until it has, requests get 503 and
+         * /readyz says not ready. */
+        refresher = kvrefresh_start(&kv, &srv.log);
+        if (!refresher) {
+            fprintf(stderr, "paytrackr-server: cannot start the Key Vault reader\n");
+            config_free(&srv.cfg);
+            return 1;
         }
     }
     stream_init(&srv);
@@ -336,13 +356,14 @@ static int serve(void)
                 srv.cfg.listen_host, srv.cfg.listen_port, srv.cfg.admin_host, srv.cfg.admin_port);
         if (srv.context)
             lws_context_destroy(srv.context);
+        kvrefresh_stop(refresher);
         config_free(&srv.cfg);
         return EXIT_CONFIG;
     }
     struct db_pool_config pc = {
         .conninfo = srv.cfg.database_url,
-        .refresh = from_keyvault ? refresh_from_keyvault : NULL,
-        .refresh_ctx = &kv,
+        .source = {refresher ? kvrefresh_current : NULL, refresher ? kvrefresh_stale : NULL,
+                   refresher},
         .sslrootcert = srv.cfg.db_sslrootcert,
         .size = srv.cfg.db_pool_size,
         .queue_max = srv.cfg.db_queue_size,
@@ -355,6 +376,7 @@ static int serve(void)
     if (!srv.pool) {
         fprintf(stderr, "paytrackr-server: cannot start the database workers\n");
         lws_context_destroy(srv.context);
+        kvrefresh_stop(refresher);
         config_free(&srv.cfg);
         return 1;
     }
@@ -362,10 +384,11 @@ static int serve(void)
         fprintf(stderr, "paytrackr-server: cannot start the database listener\n");
         db_pool_stop(srv.pool);
         lws_context_destroy(srv.context);
+        kvrefresh_stop(refresher);
         config_free(&srv.cfg);
         return 1;
     }
-    install_signals(srv.context);
+    signals_to_loop(srv.context);
     char port[16], admin[16];
     snprintf(port, sizeof port, "%d", srv.cfg.listen_port);
     snprintf(admin, sizeof admin, "%d", srv.cfg.admin_port);
@@ -383,7 +406,9 @@ static int serve(void)
                 "PAYTRACKR_AUTH=off: every caller is an operator; "
                 "for local development only");
     health_tick(&srv.sul_health);
+    housekeeping_start(&srv);
     guard_start(&srv);
+    tls_watch_start(&srv);
     while (!srv.stop) {
         if (lws_service(srv.context, 0) < 0)
             break;
@@ -392,6 +417,8 @@ static int serve(void)
     }
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
+    housekeeping_stop(&srv);
+    tls_watch_stop(&srv);
     guard_stop(&srv);
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */
@@ -400,6 +427,8 @@ static int serve(void)
     listener_stop(&srv);
     signal_context = NULL;
     lws_context_destroy(srv.context);
+    /* After everything that reads the connection string. */
+    kvrefresh_stop(refresher);
     ratelimit_stop(&srv);
     log_msg(&srv.log, LOG_INFO, "stopped");
     config_free(&srv.cfg);
@@ -408,8 +437,56 @@ static int serve(void)
 
 /* ---- subcommands -------------------------------------------------------------- */
 
+/* Reads one Key Vault secret into *out (malloc'd) when *out is still NULL.
+ * Returns 0, -2 for a settings problem, -1 when the read failed. */
+static int keyvault_read(const struct config *cfg, const char *secret, char **out, char *cause,
+                         size_t cause_len)
+{
+    if (*out)
+        return 0;
+    kv_config kv;
+    keyvault_settings(cfg, &kv);
+    kv.secret_name = secret;
+    if (kv_config_check(&kv, cause, cause_len) < 0)
+        return -2;
+    char *value = NULL;
+    if (kv_fetch_secret(&kv, &value, cause, cause_len) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "Key Vault: %s", cause);
+        snprintf(cause, cause_len, "%s", msg);
+        return -1;
+    }
+    *out = strdup(value);
+    kv_secret_free(value);
+    if (!*out) {
+        snprintf(cause, cause_len, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The URLs `migrate` needs: the application's (PAYTRACKR_DATABASE_URL or
+ * the Key Vault secret) always, and the schema owner's when
+ * PAYTRACKR_MIGRATE_DATABASE_URL or PAYTRACKR_MIGRATE_KEYVAULT_SECRET is
+ * set. Returns 0, or keyvault_read's -2 or -1 with a cause.
+ */
+static int migrate_urls(struct config *cfg, char *cause, size_t cause_len)
+{
+    if (!cfg->migrate_database_url && cfg->migrate_keyvault_secret) {
+        int rc = keyvault_read(cfg, cfg->migrate_keyvault_secret, &cfg->migrate_database_url, cause,
+                               cause_len);
+        if (rc < 0)
+            return rc;
+    }
+    return keyvault_read(cfg, cfg->keyvault_secret, &cfg->database_url, cause, cause_len);
+}
+
 static int cmd_migrate(void)
 {
+    /* An interrupted migration rolls back (each runs in a transaction):
+     * stop at once, with the status a shell gives a SIGTERM death. */
+    install_signals(128 + SIGTERM);
     struct config cfg;
     memset(&cfg, 0, sizeof cfg);
     char cause[512];
@@ -422,20 +499,17 @@ static int cmd_migrate(void)
         config_free(&cfg);
         return EXIT_CONFIG;
     }
-    if (!cfg.database_url) {
-        kv_config kv;
-        keyvault_settings(&cfg, &kv);
-        if (kv_config_check(&kv, cause, sizeof cause) < 0) {
-            fprintf(stderr, "paytrackr-server: %s\n", cause);
-            config_free(&cfg);
-            return EXIT_CONFIG;
-        }
-        if (kv_fetch_secret(&kv, &cfg.database_url, cause, sizeof cause) < 0) {
-            fprintf(stderr, "paytrackr-server: migrate: Key Vault: %s\n", cause);
-            config_free(&cfg);
-            return 1;
-        }
+    int url_rc = migrate_urls(&cfg, cause, sizeof cause);
+    if (url_rc < 0) {
+        fprintf(stderr, "paytrackr-server: %s%s\n", url_rc == -2 ? "" : "migrate: ", cause);
+        config_free(&cfg);
+        return url_rc == -2 ? EXIT_CONFIG : 1;
     }
+    /* With an owner's URL, migrate connects as the owner and sets up the
+     * application's login (cfg.database_url); otherwise it migrates as the
+     * application's role, as before. */
+    const char *connect_url =
+        cfg.migrate_database_url ? cfg.migrate_database_url : cfg.database_url;
     /* An init container may start before the database accepts
      * connections: retry for up to a minute. */
     PGconn *conn = NULL;
@@ -443,7 +517,7 @@ static int cmd_migrate(void)
         /* The same CA file the server's own connections use, so that
          * sslmode=verify-full works here too. */
         const char *keys[] = {"dbname", cfg.db_sslrootcert ? "sslrootcert" : NULL, NULL};
-        const char *vals[] = {cfg.database_url, cfg.db_sslrootcert, NULL};
+        const char *vals[] = {connect_url, cfg.db_sslrootcert, NULL};
         conn = PQconnectdbParams(keys, vals, 1);
         if (PQstatus(conn) == CONNECTION_OK)
             break;
@@ -453,13 +527,20 @@ static int cmd_migrate(void)
         conn = NULL;
         sleep(2);
     }
-    config_free(&cfg);
     if (!conn) {
+        config_free(&cfg);
         fprintf(stderr, "paytrackr-server: migrate: database unreachable\n");
         return 1;
     }
     int n = migrate_apply(conn, &lg, cause, sizeof cause);
+    if (n >= 0 && cfg.migrate_database_url) {
+        if (migrate_app_login(conn, cfg.database_url, cause, sizeof cause) < 0)
+            n = -1;
+        else
+            log_msg(&lg, LOG_INFO, "migrate: application login role is set up (paytrackr_app)");
+    }
     PQfinish(conn);
+    config_free(&cfg);
     if (n < 0) {
         fprintf(stderr, "paytrackr-server: migrate: %s\n", cause);
         return 1;

@@ -154,9 +154,19 @@ char *metrics_render(const struct metrics *m, const struct db_pool_stats *pool, 
          "# HELP paytrackr_ws_messages_sent_total WebSocket messages sent.\n"
          "# TYPE paytrackr_ws_messages_sent_total counter\npaytrackr_ws_messages_sent_total %llu\n"
          "# HELP paytrackr_ws_slow_closed_total Subscribers closed with 4008 for falling behind.\n"
-         "# TYPE paytrackr_ws_slow_closed_total counter\npaytrackr_ws_slow_closed_total %llu\n",
+         "# TYPE paytrackr_ws_slow_closed_total counter\npaytrackr_ws_slow_closed_total %llu\n"
+         "# HELP paytrackr_ws_ping_timeouts_total WebSocket peers dropped after two ping "
+         "intervals of silence.\n"
+         "# TYPE paytrackr_ws_ping_timeouts_total counter\npaytrackr_ws_ping_timeouts_total %llu\n"
+         "# HELP paytrackr_ws_answers_capped_total WebSocket results replaced by an error: over "
+         "PAYTRACKR_WS_ANSWER_MAX_BYTES or PAYTRACKR_WS_QUEUED_BYTES_MAX.\n"
+         "# TYPE paytrackr_ws_answers_capped_total counter\npaytrackr_ws_answers_capped_total "
+         "%llu\n"
+         "# HELP paytrackr_ws_queued_bytes Bytes queued on every WebSocket together.\n"
+         "# TYPE paytrackr_ws_queued_bytes gauge\npaytrackr_ws_queued_bytes %llu\n",
          (unsigned long long) m->ws_connections, (unsigned long long) m->ws_messages_out,
-         (unsigned long long) m->ws_slow_closed);
+         (unsigned long long) m->ws_slow_closed, (unsigned long long) m->ws_ping_timeouts,
+         (unsigned long long) m->ws_answers_capped, (unsigned long long) m->ws_queued_bytes);
     outf(&o,
          "# HELP paytrackr_connections_open Connections open on the public port.\n"
          "# TYPE paytrackr_connections_open gauge\npaytrackr_connections_open %llu\n"

@@ -30,6 +30,9 @@ struct metrics {
     uint64_t ws_connections;
     uint64_t ws_messages_out;
     uint64_t ws_slow_closed;
+    uint64_t ws_ping_timeouts;  /* peers dropped for silence */
+    uint64_t ws_answers_capped; /* results replaced by an error: too large or over budget */
+    uint64_t ws_queued_bytes;   /* every stream queue together, a gauge */
     /* abuse limits (guard.c, ratelimit.c) */
     uint64_t connections_open; /* public port, a gauge */
     uint64_t connections_refused;

@@ -112,3 +112,98 @@ int migrate_apply(PGconn *conn, const struct logger *log, char *cause, size_t ca
     }
     return applied_now;
 }
+
+/* The value of `keyword` in parsed conninfo options, or NULL. */
+static const char *conninfo_value(const PQconninfoOption *opts, const char *keyword)
+{
+    for (const PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, keyword) == 0)
+            return o->val && *o->val ? o->val : NULL;
+    return NULL;
+}
+
+/* Role DDL takes no bind parameters: the name and verifier go in as
+ * session settings (parameters of set_config) and the DO block quotes them
+ * with format(%I, %L). No SQL is built by concatenation here. */
+static const char APP_LOGIN_SQL[] =
+    "DO $$\n"
+    "DECLARE\n"
+    "    r text := current_setting('paytrackr.app_login');\n"
+    "    v text := current_setting('paytrackr.app_verifier');\n"
+    "BEGIN\n"
+    "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paytrackr_app') THEN\n"
+    "        RAISE EXCEPTION 'role paytrackr_app is missing (migration 0006 needs CREATEROLE)';\n"
+    "    END IF;\n"
+    "    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN\n"
+    "        EXECUTE format('CREATE ROLE %I LOGIN', r);\n"
+    "    END IF;\n"
+    "    IF v <> '' THEN\n"
+    "        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', r, v);\n"
+    "    END IF;\n"
+    "    EXECUTE format('GRANT paytrackr_app TO %I', r);\n"
+    "END\n"
+    "$$";
+
+int migrate_app_login(PGconn *conn, const char *app_conninfo, char *cause, size_t cause_len)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(app_conninfo, &err);
+    if (!opts) {
+        /* libpq's message may quote the string, password included. */
+        snprintf(cause, cause_len, "the application's connection string does not parse");
+        PQfreemem(err);
+        return -1;
+    }
+    const char *user = conninfo_value(opts, "user");
+    const char *password = conninfo_value(opts, "password");
+    const char *owner = PQuser(conn);
+    char *verifier = NULL;
+    int rc = -1;
+    if (!user) {
+        snprintf(cause, cause_len, "the application's connection string names no user");
+        goto out;
+    }
+    if (owner && strcmp(user, owner) == 0) {
+        snprintf(cause, cause_len,
+                 "the application's role %s is the migration's own role: give "
+                 "PAYTRACKR_DATABASE_URL a role of its own",
+                 user);
+        goto out;
+    }
+    if (password) {
+        verifier = PQencryptPasswordConn(conn, password, user, NULL);
+        if (!verifier) {
+            snprintf(cause, cause_len, "cannot hash the application's password: %s",
+                     PQerrorMessage(conn));
+            goto out;
+        }
+    }
+    const char *params[2] = {user, verifier ? verifier : ""};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT set_config('paytrackr.app_login', $1, false),"
+                                 " set_config('paytrackr.app_verifier', $2, false)",
+                                 2, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (ok)
+        ok = exec_ok(conn, APP_LOGIN_SQL, cause, cause_len) == 0;
+    else
+        snprintf(cause, cause_len, "%s", PQerrorMessage(conn));
+    /* The verifier does not stay in the session. */
+    res = PQexec(conn, "SELECT set_config('paytrackr.app_verifier', '', false)");
+    PQclear(res);
+    if (!ok) {
+        size_t n = strlen(cause);
+        while (n > 0 && cause[n - 1] == '\n')
+            cause[--n] = '\0';
+        goto out;
+    }
+    rc = 0;
+out:
+    if (verifier) {
+        explicit_bzero(verifier, strlen(verifier));
+        PQfreemem(verifier);
+    }
+    PQconninfoFree(opts);
+    return rc;
+}

@@ -12,6 +12,7 @@
 #include "currency.h"
 #include "cursor.h"
 #include "payment.h"
+#include "proto.h"
 #include "utf8.h"
 
 /* Fills a bad_request problem; `fmt` holds at most one "%s", replaced by
@@ -43,60 +44,6 @@ bool query_valid_uuid(const char *s)
         }
     }
     return true;
-}
-
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char) s[i]))
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-static int days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return month == 2 && leap ? 29 : days[month - 1];
-}
-
-bool query_valid_time(const char *s)
-{
-    /* YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM) */
-    size_t len = strlen(s);
-    if (len < 20 || len >= QUERY_TIME_MAX)
-        return false;
-    int year = digits(s, 4), month = digits(s + 5, 2), day = digits(s + 8, 2);
-    int hour = digits(s + 11, 2), min = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':')
-        return false;
-    if (year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || min < 0 ||
-        min > 59 || sec < 0 || sec > 59)
-        return false;
-    if (day > days_in_month(year, month))
-        return false;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        int n = 0;
-        while (isdigit((unsigned char) *p)) {
-            p++;
-            n++;
-        }
-        if (n == 0 || n > 9)
-            return false;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-        return true;
-    if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-        return oh >= 0 && oh <= 23 && om >= 0 && om <= 59;
-    }
-    return false;
 }
 
 static int parse_amount(const char *key, const char *v, int64_t *out, pt_problem *p)
@@ -195,7 +142,7 @@ static int parse_one(struct list_query *q, const char *key, const char *v, pt_pr
         return parse_amount(key, v, &q->max_amount, p);
     }
     if (strcmp(key, "created_gte") == 0 || strcmp(key, "created_lt") == 0) {
-        if (!query_valid_time(v))
+        if (!pt_time_parse(v, NULL))
             return bad(p, key, "%s must be an RFC 3339 date-time such as 2026-11-24T12:00:00Z",
                        key);
         snprintf(strcmp(key, "created_gte") == 0 ? q->created_gte : q->created_lt, QUERY_TIME_MAX,
@@ -291,7 +238,7 @@ int query_cursor_decode(const char *text, struct list_query *q)
 
     if (pt_cursor_decode(text, &asc, time, id) != 0 || asc != q->asc)
         return -1;
-    if (!query_valid_time(time) || !query_valid_uuid(id))
+    if (!pt_time_parse(time, NULL) || !query_valid_uuid(id))
         return -1;
     memcpy(q->cursor_time, time, strlen(time) + 1);
     memcpy(q->cursor_id, id, strlen(id) + 1);

@@ -12,11 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
 #include "validate.h"
 
 #define QUERY_LIMIT_DEFAULT 50
 #define QUERY_LIMIT_MAX     500
-#define QUERY_TIME_MAX      40
+#define QUERY_TIME_MAX      PT_TIME_TEXT_MAX
 
 struct list_query {
     char *status; /* each filter NULL when absent; owned */
@@ -46,9 +47,6 @@ int query_parse(const char *const *keys, const char *const *values, int n, struc
                 pt_problem *problem);
 
 void query_free(struct list_query *q);
-
-/* True for strict RFC 3339 date-times with a real calendar date. */
-bool query_valid_time(const char *s);
 
 /* True for a canonical lower- or upper-case UUID (8-4-4-4-12 hex). */
 bool query_valid_uuid(const char *s);

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 struct http_req;
 struct listener;
@@ -47,14 +48,19 @@ struct server {
     int64_t last_ping_ok_us;
 
     lws_sorted_usec_list_t sul_health;
+    lws_sorted_usec_list_t sul_housekeeping; /* housekeeping.c */
+    bool housekeeping_in_flight;
     lws_sorted_usec_list_t sul_drain;
+    struct tls_watch tls_watch; /* certificate renewal (tls.c) */
 
     /* the WebSocket stream (stream.c) and its LISTEN connection (listener.c) */
     struct listener *listener;
     bool listener_up;                 /* LISTENing and fetching: part of readiness */
     struct stream_conn *stream_conns; /* open WebSocket connections */
     int stream_open;
-    lws_retry_bo_t ws_retry; /* the public vhost's ping policy */
+    lws_retry_bo_t ws_retry;            /* the public vhost's policy: no lws pings */
+    lws_sorted_usec_list_t sul_ws_ping; /* the stream's keepalive scan */
+    bool ws_ping_armed;
 
     /* abuse limits (guard.c, ratelimit.c) */
     struct ratelimit *rl_callers; /* requests per token */

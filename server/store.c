@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "auth.h"
 #include "pgstmt.h"
 #include "pjson.h"
+#include "proto.h"
 #include "validate.h"
 
 /* Columns of a payment, in the order row_to_payment() reads them.
@@ -334,7 +337,8 @@ static int returned_payment(PGconn *conn, PGresult *res, pt_payment *out, struct
     return rc;
 }
 
-static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, struct db_result *r)
+static int insert_payment(PGconn *conn, const char *id, const pt_payment *in, pt_payment *out,
+                          struct db_result *r)
 {
     char amount[24];
     snprintf(amount, sizeof amount, "%" PRId64, in->amount);
@@ -343,25 +347,51 @@ static int insert_payment(PGconn *conn, const pt_payment *in, pt_payment *out, s
         db_result_error(r, 500, "internal", "out of memory", NULL);
         return -1;
     }
-    const char *params[9] = {amount,
-                             in->currency,
-                             in->payer,
-                             in->payee,
-                             in->reference,
-                             in->description,
-                             pt_method_name(in->method),
-                             pt_status_name(in->status),
-                             meta};
+    const char *params[10] = {id,
+                              amount,
+                              in->currency,
+                              in->payer,
+                              in->payee,
+                              in->reference,
+                              in->description,
+                              pt_method_name(in->method),
+                              pt_status_name(in->status),
+                              meta};
     PGresult *res = pgstmt_exec(
         conn,
         "WITH t AS (SELECT date_trunc('milliseconds', clock_timestamp()) AS ts) "
-        "INSERT INTO payments (amount, currency, payer, payee, reference, description, method, "
-        "status, metadata, created_at, updated_at) "
-        "SELECT $1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, t.ts, t.ts FROM t "
+        "INSERT INTO payments (id, amount, currency, payer, payee, reference, description, "
+        "method, status, metadata, created_at, updated_at) "
+        "SELECT $1::uuid, $2::bigint, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, t.ts, t.ts FROM t "
         "RETURNING " PAYMENT_COLUMNS,
-        9, params);
+        10, params);
     free(meta);
     return returned_payment(conn, res, out, r);
+}
+
+/* A random (version 4) UUID in its text form. */
+static int new_payment_id(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t) sizeof b)
+        return -1;
+    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
+}
+
+/*
+ * The COMMIT of a create failed: whether it took effect is unknown when
+ * the connection went away while committing (or the server shut the
+ * backend down). The answer must not invite a retry that would record the
+ * payment twice, so the pool reconnects and store_resolve_create looks.
+ */
+static bool commit_outcome_unknown(PGconn *conn, const struct db_result *r)
+{
+    return r->status == 503 || PQstatus(conn) != CONNECTION_OK;
 }
 
 void store_run_create(struct db_job *job, PGconn *conn)
@@ -369,12 +399,16 @@ void store_run_create(struct db_job *job, PGconn *conn)
     struct store_create *in = job->arg;
     struct db_result *r = &job->result;
     pt_payment p = {0};
+    if (!in->id[0] && new_payment_id(in->id) < 0) {
+        db_result_error(r, 500, "internal", "no random bytes for a payment id", NULL);
+        return;
+    }
     if (begin(conn, r) < 0)
         return;
     if (in->idem.key && idempotency_check(conn, &in->idem, r))
         goto done;
-    if (insert_payment(conn, &in->payment, &p, r) < 0 ||
-        insert_event(conn, r, "payment.created", &p, in->actor, NULL) < 0)
+    if (insert_payment(conn, in->id, &in->payment, &p, r) < 0 ||
+        insert_event(conn, r, pt_event_name(PT_EVENT_CREATED), &p, in->actor, NULL) < 0)
         goto done;
     result_payment(r, 201, &p);
     if (r->status != 201)
@@ -382,12 +416,96 @@ void store_run_create(struct db_job *job, PGconn *conn)
     snprintf(r->location, sizeof r->location, "/v1/payments/%s", p.id);
     if (in->idem.key && idempotency_store(conn, &in->idem, r) < 0)
         goto done;
-    if (commit(conn, r) < 0)
+    in->backend_pid = PQbackendPID(conn);
+    if (commit(conn, r) < 0) {
+        if (commit_outcome_unknown(conn, r))
+            job->resolve = store_resolve_create;
         goto done;
+    }
     pt_payment_clear(&p);
     return;
 done:
     rollback(conn);
+    pt_payment_clear(&p);
+}
+
+/* Whether backend `pid` still runs: 1, 0, or -1 when the query failed. */
+static int backend_alive(PGconn *conn, int pid)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", pid);
+    const char *params[1] = {num};
+    PGresult *res = PQexecParams(conn, "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int", 1,
+                                 NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
+    PQclear(res);
+    return rc;
+}
+
+/* The pool gave up reconnecting: say what is known, and how to find out
+ * the rest, without inviting a retry. */
+static void outcome_unknown(struct db_job *job)
+{
+    struct store_create *in = job->arg;
+    struct db_result *r = &job->result;
+    char msg[224];
+    snprintf(msg, sizeof msg,
+             "the database went away while recording payment %s, and whether it was recorded is "
+             "not known yet: GET /v1/payments/%s before sending it again",
+             in->id, in->id);
+    db_result_error(r, 503, "unavailable", msg, NULL);
+    r->retry_after = 0;
+    snprintf(r->location, sizeof r->location, "/v1/payments/%s", in->id);
+    job->resolve = NULL;
+}
+
+void store_resolve_create(struct db_job *job, PGconn *conn)
+{
+    struct store_create *in = job->arg;
+    struct db_result *r = &job->result;
+    if (!conn) {
+        outcome_unknown(job);
+        return;
+    }
+    /* A backend still finishing the COMMIT could make the row visible only
+     * after the look-up: wait (briefly) until it is gone. After a restart
+     * of the database it is gone at once. */
+    for (int i = 0; i < 50; i++) {
+        int alive = backend_alive(conn, in->backend_pid);
+        if (alive < 0)
+            return; /* lost again: the pool tries once more */
+        if (!alive)
+            break;
+        if (i == 49)
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
+    const char *params[1] = {in->id};
+    PGresult *res = pgstmt_exec(
+        conn, "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid", 1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return;
+    }
+    job->resolve = NULL;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        /* Not committed: nothing was recorded, a retry is safe. */
+        db_result_error(r, 503, "unavailable",
+                        "the database went away before the payment was recorded; retry later",
+                        NULL);
+        return;
+    }
+    pt_payment p = {0};
+    if (row_to_payment(res, 0, 0, &p) < 0) {
+        PQclear(res);
+        db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+        return;
+    }
+    PQclear(res);
+    /* It committed: the answer the client should have had. */
+    result_payment(r, 201, &p);
+    snprintf(r->location, sizeof r->location, "/v1/payments/%s", p.id);
     pt_payment_clear(&p);
 }
 
@@ -577,7 +695,7 @@ static char *apply_refund(PGconn *conn, pt_payment *cur, int64_t amount, pt_refu
     if (cur->amount_refunded == cur->amount)
         cur->status = PT_STATUS_REFUNDED;
     if (update_payment(conn, cur, updated, r) < 0 ||
-        insert_event(conn, r, "payment.updated", updated, actor_json, refund) < 0) {
+        insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), updated, actor_json, refund) < 0) {
         free(refund);
         return NULL;
     }
@@ -736,12 +854,13 @@ void store_run_patch(struct db_job *job, PGconn *conn)
             goto done;
         free(refund);
     } else if (update_payment(conn, &cur, &updated, r) < 0 ||
-               insert_event(conn, r, "payment.updated", &updated, in->actor, NULL) < 0) {
+               insert_event(conn, r, pt_event_name(PT_EVENT_UPDATED), &updated, in->actor, NULL) <
+                   0) {
         goto done;
     }
     result_payment(r, 200, &updated);
-    if (r->status == 200 && commit(conn, r) < 0)
-        goto done;
+    if (r->status != 200 || commit(conn, r) < 0)
+        goto done; /* no answer to give: the change is not kept either */
     pt_payment_clear(&cur);
     pt_payment_clear(&updated);
     return;
@@ -769,7 +888,7 @@ void store_run_delete(struct db_job *job, PGconn *conn)
         1, params);
     if (returned_payment(conn, res, &deleted, r) < 0)
         goto done;
-    if (insert_event(conn, r, "payment.deleted", &deleted, in->actor, NULL) < 0 ||
+    if (insert_event(conn, r, pt_event_name(PT_EVENT_DELETED), &deleted, in->actor, NULL) < 0 ||
         commit(conn, r) < 0)
         goto done;
     r->status = 204;
@@ -933,58 +1052,125 @@ void store_list_free(void *arg)
 
 /* ---- events ------------------------------------------------------------- */
 
-static cJSON *event_from_row(PGresult *res, int row)
-{
-    cJSON *ev = cJSON_CreateObject();
-    if (!ev)
-        return NULL;
-    cJSON_AddItemToObject(ev, "seq", cJSON_CreateRaw(PQgetvalue(res, row, 0)));
-    cJSON_AddStringToObject(ev, "type", PQgetvalue(res, row, 1));
-    cJSON_AddStringToObject(ev, "at", PQgetvalue(res, row, 2));
-    /* The payment was written by this server as JSON: pass it through. */
-    /* null for events written before v1.1 */
-    cJSON_AddItemToObject(ev, "actor",
-                          PQgetisnull(res, row, 4) ? cJSON_CreateNull()
-                                                   : cJSON_CreateRaw(PQgetvalue(res, row, 4)));
-    cJSON_AddItemToObject(ev, "payment", cJSON_CreateRaw(PQgetvalue(res, row, 3)));
-    if (!PQgetisnull(res, row, 5))
-        cJSON_AddItemToObject(ev, "refund", cJSON_CreateRaw(PQgetvalue(res, row, 5)));
-    return ev;
-}
-
 #define EVENT_COLUMNS                                                                           \
     "seq::text, type, to_char(at AT TIME ZONE 'UTC', " TS_FMT "), payment::text, actor::text, " \
     "refund::text"
 
+static size_t put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return n;
+}
+
+/*
+ * {"data":[{"seq":…,"type":…,"at":…,"actor":…,"payment":{…}[,"refund":{…}]},…],
+ * "next_after":N},
+ * written straight from the rows (EVENT_COLUMNS) into one buffer: the
+ * events are held once as rows and once as the body, never as a tree in
+ * between. The texts come from our own table (a CHECKed type, a formatted
+ * timestamp, payment JSON this server wrote): no escaping is needed.
+ */
+static void result_events(struct db_result *r, PGresult *res, const char *next_after)
+{
+    static const char head[] = "{\"data\":[",
+                      tail[] = "],\"next_after\":", a[] = "{\"seq\":", b[] = ",\"type\":\"",
+                      c[] = "\",\"at\":\"",
+                      ac[] = "\",\"actor\":", d[] = ",\"payment\":", rf[] = ",\"refund\":";
+    int n = PQntuples(res);
+    size_t len = sizeof head + sizeof tail + strlen(next_after) + 2;
+    for (int i = 0; i < n; i++) {
+        len += sizeof a + sizeof b + sizeof c + sizeof ac + sizeof d + sizeof rf + 2 + 4;
+        for (int col = 0; col < 6; col++)
+            len += (size_t) PQgetlength(res, i, col);
+    }
+    char *body = malloc(len);
+    if (!body) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    size_t o = put(body, head, sizeof head - 1);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            body[o++] = ',';
+        o += put(body + o, a, sizeof a - 1);
+        o += put(body + o, PQgetvalue(res, i, 0), (size_t) PQgetlength(res, i, 0));
+        o += put(body + o, b, sizeof b - 1);
+        o += put(body + o, PQgetvalue(res, i, 1), (size_t) PQgetlength(res, i, 1));
+        o += put(body + o, c, sizeof c - 1);
+        o += put(body + o, PQgetvalue(res, i, 2), (size_t) PQgetlength(res, i, 2));
+        o += put(body + o, ac, sizeof ac - 1);
+        /* null for events written before v1.1 */
+        if (PQgetisnull(res, i, 4))
+            o += put(body + o, "null", 4);
+        else
+            o += put(body + o, PQgetvalue(res, i, 4), (size_t) PQgetlength(res, i, 4));
+        o += put(body + o, d, sizeof d - 1);
+        o += put(body + o, PQgetvalue(res, i, 3), (size_t) PQgetlength(res, i, 3));
+        if (!PQgetisnull(res, i, 5)) {
+            o += put(body + o, rf, sizeof rf - 1);
+            o += put(body + o, PQgetvalue(res, i, 5), (size_t) PQgetlength(res, i, 5));
+        }
+        body[o++] = '}';
+    }
+    o += put(body + o, tail, sizeof tail - 1);
+    o += put(body + o, next_after, strlen(next_after));
+    body[o++] = '}';
+    body[o] = '\0';
+    free(r->body);
+    r->status = 200;
+    r->body = body;
+}
+
+/* 1 when the payment ever had an event (it exists or existed), 0 when
+ * not, -1 when the query failed (result filled). */
+static int payment_has_events(PGconn *conn, const char *id, struct db_result *r)
+{
+    const char *params[1] = {id};
+    PGresult *res = pgstmt_exec(
+        conn, "SELECT EXISTS (SELECT 1 FROM payment_events WHERE payment_id = $1::uuid)", 1,
+        params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return yes;
+}
+
 void store_run_payment_events(struct db_job *job, PGconn *conn)
 {
-    struct store_get *in = job->arg;
+    const struct store_events *in = job->arg;
     struct db_result *r = &job->result;
-    const char *params[1] = {in->id};
+    char after[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, in->after);
+    snprintf(limit, sizeof limit, "%d", in->limit);
+    const char *params[3] = {in->id, after, limit};
+    /* One payment's events commit in seq order (each change holds the
+     * payment's row lock while it draws its seq), so no stable bound is
+     * needed here, unlike the feed. */
     PGresult *res = pgstmt_exec(conn,
                                 "SELECT " EVENT_COLUMNS " FROM payment_events "
-                                "WHERE payment_id = $1::uuid ORDER BY payment_events.seq",
-                                1, params);
+                                "WHERE payment_id = $1::uuid AND seq > $2::bigint "
+                                "ORDER BY payment_events.seq LIMIT $3::int",
+                                3, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return;
     }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
+    int n = PQntuples(res);
+    /* An empty page: of a payment that exists, or of no payment at all. */
+    int known = n ? 1 : payment_has_events(conn, in->id, r);
+    if (known == 0)
         not_found(r);
-        return;
-    }
-    cJSON *body = cJSON_CreateObject();
-    cJSON *data = cJSON_AddArrayToObject(body, "data");
-    for (int i = 0; data && i < PQntuples(res); i++)
-        cJSON_AddItemToArray(data, event_from_row(res, i));
+    else if (known == 1)
+        result_events(r, res, n ? PQgetvalue(res, n - 1, 0) : after);
     PQclear(res);
-    set_body_json(r, 200, body);
 }
 
 void store_run_feed(struct db_job *job, PGconn *conn)
 {
-    const struct store_feed *in = job->arg;
+    const struct store_events *in = job->arg;
     struct db_result *r = &job->result;
     /* Serve only up to the stable seq, so a poller that resumes after the
      * last seq it saw can never miss one that commits later. */
@@ -1009,15 +1195,51 @@ void store_run_feed(struct db_job *job, PGconn *conn)
         db_result_from_pg(r, conn, res);
         return;
     }
-    cJSON *body = cJSON_CreateObject();
-    cJSON *data = cJSON_AddArrayToObject(body, "data");
     int n = PQntuples(res);
-    for (int i = 0; data && i < n; i++)
-        cJSON_AddItemToArray(data, event_from_row(res, i));
-    cJSON_AddItemToObject(body, "next_after",
-                          cJSON_CreateRaw(n ? PQgetvalue(res, n - 1, 0) : after));
+    result_events(r, res, n ? PQgetvalue(res, n - 1, 0) : after);
     PQclear(res);
-    set_body_json(r, 200, body);
+}
+
+int store_read_event_page(PGconn *conn, const struct store_event_page *in, store_event_fn fn,
+                          void *ctx, struct db_result *r)
+{
+    char after[24], bound[24], limit[16];
+    snprintf(after, sizeof after, "%" PRId64, in->after);
+    snprintf(bound, sizeof bound, "%" PRId64, in->bound);
+    snprintf(limit, sizeof limit, "%d", in->limit);
+    const char *params[7] = {after, bound, in->status, in->currency, in->payer, in->payee, limit};
+    /* ORDER BY payment_events.seq: a bare `seq` would sort by the text
+     * output column ("10" < "9"). */
+    PGresult *res = PQexecParams(
+        conn,
+        "SELECT seq::text, type, "
+        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), payment::text, "
+        "actor::text, refund::text "
+        "FROM payment_events WHERE seq > $1::bigint AND seq <= $2::bigint "
+        "AND ($3::text IS NULL OR payment->>'status' = $3) "
+        "AND ($4::text IS NULL OR payment->>'currency' = $4) "
+        "AND ($5::text IS NULL OR payment->>'payer' = $5) "
+        "AND ($6::text IS NULL OR payment->>'payee' = $6) "
+        "ORDER BY payment_events.seq LIMIT $7::int",
+        7, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_result_from_pg(r, conn, res);
+        return -1;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (fn(ctx, seq, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+               PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), PQgetvalue(res, i, 3),
+               (size_t) PQgetlength(res, i, 3),
+               PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5)) < 0) {
+            PQclear(res);
+            db_result_error(r, 500, "internal", "out of memory", NULL);
+            return -1;
+        }
+    }
+    PQclear(res);
+    return rows;
 }
 
 /* ---- stats and ping ----------------------------------------------------- */
@@ -1085,10 +1307,26 @@ void store_run_ping(struct db_job *job, PGconn *conn)
         return;
     }
     PQclear(res);
-    /* Expired idempotency keys go in small batches, piggybacked here. */
-    res =
-        PQexec(conn, "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
-                     "idempotency_keys WHERE created_at < now() - interval '25 hours' LIMIT 500)");
+    job->result.status = 200;
+}
+
+void store_run_expire_keys(struct db_job *job, PGconn *conn)
+{
+    struct store_expire *in = job->arg;
+    char batch[16];
+    snprintf(batch, sizeof batch, "%d", STORE_EXPIRE_BATCH);
+    const char *params[1] = {batch};
+    /* Kept 25 hours: a key is promised for 24. */
+    PGresult *res = PQexecParams(
+        conn,
+        "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+        "WHERE created_at < now() - interval '25 hours' LIMIT $1::int)",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(&job->result, conn, res);
+        return;
+    }
+    in->deleted = atoi(PQcmdTuples(res));
     PQclear(res);
     job->result.status = 200;
 }

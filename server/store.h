@@ -13,6 +13,7 @@
 #ifndef PT_STORE_H
 #define PT_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
@@ -38,6 +39,11 @@ struct store_create {
     struct store_idempotency idem;
     char actor[STORE_ACTOR_MAX];
     pt_payment payment; /* validated */
+    /* Chosen by the server before the INSERT (store_run_create fills it
+     * when empty), so that a commit whose answer was lost can be looked
+     * up on a new connection. */
+    char id[37];
+    int backend_pid; /* the connection's backend while committing */
 };
 
 struct store_change {
@@ -63,22 +69,61 @@ struct store_get {
     char refund_id[37]; /* GET .../refunds/{refund_id}; "" for the list */
 };
 
-struct store_feed {
-    int64_t after;
+/* Expired idempotency keys deleted per job. */
+#define STORE_EXPIRE_BATCH 1000
+
+struct store_expire {
+    int deleted; /* out: rows deleted (a full batch: there may be more) */
+};
+
+/* Most events one read returns (the feed and a payment's audit trail). */
+#define STORE_EVENTS_LIMIT_MAX 1000
+
+/* A page of events: of one payment (its audit trail), or of all (the
+ * feed, `id` ""). */
+struct store_events {
+    char id[37];
+    int64_t after; /* events with a greater seq */
     int limit;
 };
 
-void store_run_create(struct db_job *job, PGconn *conn);         /* arg: store_create */
+void store_run_create(struct db_job *job, PGconn *conn); /* arg: store_create */
+/* job->resolve of a create whose COMMIT outcome is unknown: on a new
+ * connection, answers 201 when the payment committed and 503 when it did
+ * not; with conn NULL (the database stayed away), 503 naming the payment
+ * to look up, without Retry-After. Clears job->resolve once decided. */
+void store_resolve_create(struct db_job *job, PGconn *conn);
 void store_run_get(struct db_job *job, PGconn *conn);            /* arg: store_get */
 void store_run_list(struct db_job *job, PGconn *conn);           /* arg: list_query */
 void store_run_patch(struct db_job *job, PGconn *conn);          /* arg: store_change */
 void store_run_delete(struct db_job *job, PGconn *conn);         /* arg: store_change */
-void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_get */
-void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_feed */
+void store_run_payment_events(struct db_job *job, PGconn *conn); /* arg: store_events */
+void store_run_feed(struct db_job *job, PGconn *conn);           /* arg: store_events */
 void store_run_stats(struct db_job *job, PGconn *conn);          /* arg: list_query */
 void store_run_refund(struct db_job *job, PGconn *conn);         /* arg: store_refund */
 void store_run_refunds(struct db_job *job, PGconn *conn);        /* arg: store_get */
 void store_run_ping(struct db_job *job, PGconn *conn);           /* arg: unused */
+void store_run_expire_keys(struct db_job *job, PGconn *conn);    /* arg: store_expire */
+
+/* One page of the stream's backlog: the events in (after, bound] whose
+ * payment matches every non-NULL filter field, in seq order, at most
+ * `limit`. */
+struct store_event_page {
+    int64_t after, bound;
+    int limit;
+    const char *status, *currency, *payer, *payee;
+};
+
+/* Called for each row of a page, in seq order (strings valid only during
+ * the call). Returns 0 to go on, -1 when memory ran out. */
+typedef int (*store_event_fn)(void *ctx, int64_t seq, const char *type, const char *at,
+                              const char *actor, const char *payment, size_t payment_len,
+                              const char *refund);
+
+/* Reads a page of the stream's backlog (worker thread) and hands each row
+ * to `fn`. Returns the number of rows, or -1 with `r` holding the error. */
+int store_read_event_page(PGconn *conn, const struct store_event_page *in, store_event_fn fn,
+                          void *ctx, struct db_result *r);
 
 /*
  * Reads one page of the list query `q` (filters, order, cursor, at most

@@ -18,8 +18,11 @@
  * An event is serialised once, as a complete WebSocket frame in a
  * reference-counted buffer, and queued by reference on every matching
  * subscriber. A queue over PAYTRACKR_WS_QUEUE_MAX messages or
- * STREAM_QUEUE_BYTES_MAX bytes closes the connection with 4008; the client
- * resumes with `after`. Everything here runs on the lws service thread,
+ * STREAM_QUEUE_BYTES_MAX bytes of events closes the connection with 4008;
+ * the client resumes with `after`. An operation's result is capped on its
+ * own (PAYTRACKR_WS_ANSWER_MAX_BYTES: a larger one becomes an error result
+ * naming the limit), and all queues together stay under
+ * PAYTRACKR_WS_QUEUED_BYTES_MAX. Everything here runs on the lws service thread,
  * except the backlog reads (worker threads, which only build buffers).
  */
 #ifndef PT_STREAM_H
@@ -41,7 +44,8 @@ struct server;
 /* Bytes written per writable turn: queued frames are coalesced up to this
  * into one write. */
 #define STREAM_BATCH_BYTES 65536
-/* A queue holding more than this many bytes closes with 4008 too. */
+/* A queue holding more than this many bytes of events closes with 4008
+ * too. */
 #define STREAM_QUEUE_BYTES_MAX (4u << 20)
 /* Create/update/list operations in flight per connection; more get 429. */
 #define STREAM_OPS_MAX 8
@@ -88,6 +92,7 @@ struct stream_conn {
     struct stream_msg **q;
     uint32_t q_head, q_count, q_cap;
     size_t q_bytes;
+    size_t q_answer_bytes; /* of q_bytes, operation results */
 
     /* the message being received */
     char *rx;
@@ -100,6 +105,9 @@ struct stream_conn {
     uint16_t ops;               /* operations in flight */
     bool backlog_job;           /* a backlog read is in flight */
     uint16_t close_code;        /* non-zero: closing with this code */
+    int64_t heard_us;           /* last frame or PONG from the peer */
+    int64_t pinged_us;          /* last PING we sent; 0: none since heard */
+    bool ping_due;              /* a PING to write at the next writable turn */
     bool close_drop;            /* ...without sending what is queued */
 };
 
@@ -113,8 +121,12 @@ int stream_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             NULL, STREAM_BATCH_BYTES                                                            \
     }
 
-/* Prepares the ping policy from the configuration (before the vhosts are
- * made: the public vhost points at srv->ws_retry). */
+/* Prepares the ping policy (before the vhosts are made: the public vhost
+ * points at srv->ws_retry). lws's own keepalive ("validity") pings are
+ * turned off: lws 4.1.6 writes their payload over a client's pending
+ * PONG. The stream sends its own PINGs from its writable callback after
+ * PAYTRACKR_WS_PING_SECONDS without hearing from the peer, and drops a
+ * peer silent for twice that. */
 void stream_init(struct server *srv);
 
 /* Sends one committed event to every live subscriber it matches, by

@@ -1,16 +1,19 @@
 /*
- * tls.c - TLS policy, certificate checks and SIGHUP reload for the public
- * port.
+ * tls.c - TLS policy, certificate checks and certificate reload (SIGHUP
+ * and a file watch) for the public port.
  */
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "server.h"
@@ -142,18 +145,92 @@ static int serving_key_type(struct lws_vhost *vh)
     return type;
 }
 
-int tls_reload(struct server *srv)
+/* Certificate chains and keys are a few KiB; anything past this is not
+ * hashed (the size is, through the stat signature). */
+#define TLS_HASH_MAX_BYTES (1024 * 1024)
+
+static void file_sig(const char *path, struct tls_file_sig *sig)
+{
+    struct stat st;
+    memset(sig, 0, sizeof *sig);
+    if (stat(path, &st) != 0) {
+        sig->err = errno ? errno : EIO;
+        return;
+    }
+    sig->dev = st.st_dev;
+    sig->ino = st.st_ino;
+    sig->size = st.st_size;
+    sig->mtime = st.st_mtim;
+    sig->ctime = st.st_ctim;
+}
+
+static bool sig_equal(const struct tls_file_sig *a, const struct tls_file_sig *b)
+{
+    return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* SHA-256 over the certificate file, then the key file (each up to
+ * TLS_HASH_MAX_BYTES). Returns 0, or -1 when a file cannot be read. */
+static int pair_digest(const char *cert, const char *key, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return -1;
+    }
+    int rc = 0;
+    const char *paths[2] = {cert, key};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            rc = -1;
+            break;
+        }
+        unsigned char buf[4096];
+        size_t n, total = 0;
+        while (total < TLS_HASH_MAX_BYTES && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+            EVP_DigestUpdate(md, buf, n);
+            total += n;
+        }
+        if (ferror(f))
+            rc = -1;
+        fclose(f);
+        /* A boundary between the files, so moving bytes from one to the
+         * other changes the digest. */
+        EVP_DigestUpdate(md, "\n--\n", 4);
+    }
+    unsigned int len = 0;
+    if (rc == 0 && EVP_DigestFinal_ex(md, out, &len) != 1)
+        rc = -1;
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* Remembers the files as they are now, so the watch does not load the same
+ * pair again. */
+static void watch_remember(struct server *srv)
+{
+    struct tls_watch *w = &srv->tls_watch;
+    file_sig(srv->cfg.tls_cert, &w->sig[0]);
+    file_sig(srv->cfg.tls_key, &w->sig[1]);
+    w->have_digest = pair_digest(srv->cfg.tls_cert, srv->cfg.tls_key, w->digest) == 0;
+}
+
+int tls_reload(struct server *srv, const char *trigger)
 {
     const struct config *cfg = &srv->cfg;
     if (!cfg->tls_cert) {
-        log_msg(&srv->log, LOG_INFO, "SIGHUP: TLS is not configured, nothing to reload");
+        log_msg(&srv->log, LOG_INFO, "%s: TLS is not configured, nothing to reload", trigger);
         return 0;
     }
     char cause[512], desc[400];
     int type = 0;
     if (tls_check_pair(cfg->tls_cert, cfg->tls_key, &type, desc, sizeof desc, cause, sizeof cause) <
         0) {
-        log_msg(&srv->log, LOG_ERROR, "SIGHUP: keeping the current TLS certificate: %s", cause);
+        log_msg(&srv->log, LOG_ERROR, "%s: keeping the current TLS certificate: %s", trigger,
+                cause);
         return -1;
     }
     /* OpenSSL keeps one certificate per key type in a context: loading an
@@ -161,15 +238,67 @@ int tls_reload(struct server *srv)
     int current = serving_key_type(srv->public_vhost);
     if (current && current != type) {
         log_msg(&srv->log, LOG_ERROR,
-                "SIGHUP: keeping the current TLS certificate: the new key is of another type "
+                "%s: keeping the current TLS certificate: the new key is of another type "
                 "(%s, was %s); restart the server to switch key types",
-                OBJ_nid2sn(type), OBJ_nid2sn(current));
+                trigger, OBJ_nid2sn(type), OBJ_nid2sn(current));
         return -1;
     }
     /* Loads into the vhost's SSL_CTX. Each open connection's SSL object
      * holds its own reference to the certificate it negotiated with, so
      * only handshakes from now on see the new one. */
     lws_tls_cert_updated(srv->context, cfg->tls_cert, cfg->tls_key, NULL, 0, NULL, 0);
-    log_msg(&srv->log, LOG_INFO, "SIGHUP: TLS certificate reloaded: %s", desc);
+    if (srv->tls_watch.running)
+        watch_remember(srv);
+    log_msg(&srv->log, LOG_INFO, "%s: TLS certificate reloaded: %s", trigger, desc);
     return 0;
+}
+
+static void watch_tick(lws_sorted_usec_list_t *sul)
+{
+    struct tls_watch *w = lws_container_of(sul, struct tls_watch, sul);
+    struct server *srv = lws_container_of(w, struct server, tls_watch);
+    struct tls_file_sig now[2];
+    file_sig(srv->cfg.tls_cert, &now[0]);
+    file_sig(srv->cfg.tls_key, &now[1]);
+    if (!sig_equal(&now[0], &w->sig[0]) || !sig_equal(&now[1], &w->sig[1])) {
+        w->sig[0] = now[0];
+        w->sig[1] = now[1];
+        unsigned char digest[32];
+        /* Unreadable (mid-swap, or gone): look again next time; the
+         * signature saved above changes once the files are back. */
+        if (now[0].err == 0 && now[1].err == 0 &&
+            pair_digest(srv->cfg.tls_cert, srv->cfg.tls_key, digest) == 0) {
+            if (!w->have_digest || memcmp(digest, w->digest, sizeof digest) != 0) {
+                /* Remembered whatever the outcome: a pair that fails (a
+                 * certificate renewed before its key) is tried again when
+                 * the files change, not every tick. */
+                memcpy(w->digest, digest, sizeof digest);
+                w->have_digest = true;
+                tls_reload(srv, "certificate files changed");
+            }
+        } else {
+            memset(&w->sig, 0, sizeof w->sig);
+        }
+    }
+    lws_sul_schedule(srv->context, 0, &w->sul, watch_tick,
+                     (lws_usec_t) srv->cfg.tls_reload_seconds * LWS_US_PER_SEC);
+}
+
+void tls_watch_start(struct server *srv)
+{
+    struct tls_watch *w = &srv->tls_watch;
+    if (!srv->cfg.tls_cert || srv->cfg.tls_reload_seconds <= 0 || w->running)
+        return;
+    w->running = true;
+    watch_remember(srv);
+    lws_sul_schedule(srv->context, 0, &w->sul, watch_tick,
+                     (lws_usec_t) srv->cfg.tls_reload_seconds * LWS_US_PER_SEC);
+}
+
+void tls_watch_stop(struct server *srv)
+{
+    if (!srv->tls_watch.running)
+        return;
+    lws_sul_cancel(&srv->tls_watch.sul);
+    srv->tls_watch.running = false;
 }

@@ -8,7 +8,9 @@
  * what asked (kind + tag), and a dropped connection fails every pending
  * request with status 0 so nobody waits forever. When the connection
  * fails or closes, a timer retries with backoff, and the new subscription
- * resumes with `after` = the last seq the model saw.
+ * resumes with `after` = the last seq the model saw. A host name is looked
+ * up before each attempt on a thread of its own (resolve.c), and the
+ * addresses it gives are tried in order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <libwebsockets.h>
 
 #include "pjson.h"
+#include "proto.h"
 #include "tui.h"
 
 #define QUEUE_MAX_MSGS  512
@@ -69,13 +72,16 @@ static struct {
     char close_why[TUI_ERROR_MAX];
     char tls_why[96]; /* why OpenSSL refused the server's certificate */
     bool shutting_down;
+    struct resolve_job *dns; /* the lookup in flight, or NULL */
+    char addrs[RESOLVE_ADDRS_MAX][RESOLVE_ADDR_LEN];
+    int naddrs, addr_i; /* the addresses of this attempt, and the one tried */
 } c;
 
 static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len);
 
 const struct lws_protocols conn_protocol = {
-    TUI_SUBPROTO, conn_callback, 0, 64 * 1024, 0, NULL, 0,
+    PT_PROTO_SUBPROTOCOL, conn_callback, 0, 64 * 1024, 0, NULL, 0,
 };
 
 const char *conn_state_name(enum conn_state s)
@@ -228,28 +234,24 @@ void conn_init(struct lws_context *ctx, const struct args *args)
     c.ctx = ctx;
     c.args = args;
     c.state = CONN_OFFLINE;
-    snprintf(c.path, sizeof c.path, "%s%s", args->prefix, TUI_STREAM);
+    snprintf(c.path, sizeof c.path, "%s%s", args->prefix, PT_PROTO_STREAM_PATH);
 }
 
-void conn_start(void)
+/* Connects to c.addrs[c.addr_i]; the name stays the Host header, the SNI
+ * and the name the certificate must carry. */
+static void connect_addr(void)
 {
     struct lws_client_connect_info i;
 
-    if (c.wsi != NULL || c.shutting_down)
-        return;
-    lws_sul_cancel(&c.sul_retry);
-    c.retry_at = 0;
-    c.close_why[0] = '\0';
-    c.tls_why[0] = '\0';
     memset(&i, 0, sizeof i);
     i.context = c.ctx;
-    i.address = c.args->host;
+    i.address = c.addrs[c.addr_i];
     i.port = c.args->port;
     i.path = c.path;
     i.host = c.args->host;
     i.origin = c.args->host;
-    i.protocol = TUI_SUBPROTO;
-    i.local_protocol_name = TUI_SUBPROTO;
+    i.protocol = PT_PROTO_SUBPROTOCOL;
+    i.local_protocol_name = PT_PROTO_SUBPROTOCOL;
     i.ssl_connection = c.args->tls ? LCCSCF_USE_SSL : 0;
     i.alpn = "http/1.1";
     i.retry_and_idle_policy = &idle_policy;
@@ -262,10 +264,56 @@ void conn_start(void)
     }
 }
 
+void conn_start(void)
+{
+    if (c.wsi != NULL || c.dns != NULL || c.shutting_down)
+        return;
+    lws_sul_cancel(&c.sul_retry);
+    c.retry_at = 0;
+    c.close_why[0] = '\0';
+    c.tls_why[0] = '\0';
+    c.naddrs = c.addr_i = 0;
+    if (resolve_is_numeric(c.args->host)) {
+        snprintf(c.addrs[0], sizeof c.addrs[0], "%s", c.args->host);
+        c.naddrs = 1;
+        connect_addr();
+        return;
+    }
+    set_state(CONN_CONNECTING, NULL);
+    c.dns = resolve_start(c.ctx, c.args->host);
+    if (c.dns == NULL)
+        conn_lost("cannot start a name lookup");
+}
+
+/* The loop was woken: connects once the lookup in flight is done. */
+static void dns_poll(void)
+{
+    char why[TUI_ERROR_MAX];
+
+    if (c.dns == NULL || !resolve_take(c.dns, c.addrs, &c.naddrs, why, sizeof why))
+        return;
+    resolve_release(c.dns);
+    c.dns = NULL;
+    c.addr_i = 0;
+    if (c.naddrs == 0)
+        conn_lost(why);
+    else
+        connect_addr();
+}
+
+const char *conn_address(void)
+{
+    if (resolve_is_numeric(c.args->host))
+        return c.args->host;
+    return c.naddrs > 0 ? c.addrs[c.addr_i] : NULL;
+}
+
 void conn_shutdown(void)
 {
     c.shutting_down = true;
     lws_sul_cancel(&c.sul_retry);
+    resolve_release(c.dns);
+    c.dns = NULL;
     queue_drop();
     /* Pending answers will never come; nobody is left to care. */
     while (c.pending != NULL) {
@@ -568,10 +616,22 @@ static int conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
         if (wsi != c.wsi && c.wsi != NULL)
             break;
+        if (!c.shutting_down && c.addr_i + 1 < c.naddrs && !c.tls_why[0] &&
+            (wsi == NULL || lws_http_client_http_response(wsi) == 0)) {
+            /* not reached at this address: the name's next one, now */
+            c.wsi = NULL;
+            c.addr_i++;
+            connect_addr();
+            break;
+        }
         describe_failure(wsi, in, why, sizeof why);
         conn_lost(why);
         break;
     }
+
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        dns_poll();
+        break;
 
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi != c.wsi)

@@ -92,7 +92,10 @@ int http_request(const char *method, const char *path, enum req_kind kind, uint6
     struct lws_client_connect_info i;
     struct hreq *r;
 
-    if (h.count >= HTTP_MAX_REQS)
+    /* the stream's address: resolving here would block the loop */
+    const char *address = conn_address();
+
+    if (h.count >= HTTP_MAX_REQS || address == NULL)
         return -1;
     r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -106,7 +109,7 @@ int http_request(const char *method, const char *path, enum req_kind kind, uint6
     h.count++;
     memset(&i, 0, sizeof i);
     i.context = h.ctx;
-    i.address = h.args->host;
+    i.address = address;
     i.port = h.args->port;
     i.path = r->path;
     i.host = h.args->host;

@@ -31,6 +31,7 @@
 
 #include "currency.h"
 #include "pjson.h"
+#include "proto.h"
 #include "tui.h"
 
 #define PREFETCH_MIN     100
@@ -300,8 +301,8 @@ bool model_matches(const struct model *m, const pt_payment *p)
         return false;
     if (f->currency[0] != '\0' && strcmp(f->currency, p->currency) != 0)
         return false;
-    if (f->text[0] != '\0' && !util_contains_nocase(p->payer, f->text) &&
-        !util_contains_nocase(p->payee, f->text) && !util_contains_nocase(p->reference, f->text))
+    /* the server's rule for q, so live rows agree with a reload */
+    if (f->text[0] != '\0' && !pt_q_match(f->text, p->payer, p->payee, p->reference))
         return false;
     return true;
 }
@@ -890,15 +891,13 @@ static void remember(struct model *m, int type, int64_t seq, const pt_payment *p
     m->recent_total++;
 }
 
+/* The event's type as pending_event.type counts it (pt_event_type's
+ * order), or -1. */
 static int event_type(const char *name)
 {
-    if (strcmp(name, "payment.created") == 0)
-        return 0;
-    if (strcmp(name, "payment.updated") == 0)
-        return 1;
-    if (strcmp(name, "payment.deleted") == 0)
-        return 2;
-    return -1;
+    pt_event_type t;
+
+    return pt_event_parse(name, &t) ? (int) t : -1;
 }
 
 void model_remove_id(struct model *m, const char *id)

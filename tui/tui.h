@@ -5,8 +5,9 @@
  * (conn.c), the occasional HTTP request (http.c), stdin (main.c adopts it
  * as a raw file descriptor) and the timers all run in that loop, so no call
  * here blocks and nothing needs a lock. Every function in this program runs
- * on that thread; signal handlers only set flags and call
- * lws_cancel_service().
+ * on that thread, but for resolve.c's name lookups, which run on threads of
+ * their own and share only their job (under its lock); signal handlers only
+ * set flags and call lws_cancel_service().
  */
 #ifndef PT_TUI_H
 #define PT_TUI_H
@@ -20,8 +21,6 @@
 #include "payment.h"
 
 #define TUI_PROGRAM   "paytrackr-tui"
-#define TUI_SUBPROTO  "paytrackr.v1"
-#define TUI_STREAM    "/v1/stream"
 #define TUI_MIN_COLS  80
 #define TUI_MIN_LINES 24
 #define TUI_ERROR_MAX 200
@@ -54,7 +53,7 @@ int args_parse_url(struct args *a, const char *url, char **cause);
 
 int64_t util_mono_ms(void);
 int64_t util_wall_ms(void);
-/* "2026-11-24T12:00:00.123Z" (fraction optional, offset Z or +hh:mm) to
+/* An RFC 3339 date-time as the protocol defines it (pt_time_parse) to
  * milliseconds since the epoch; 0 or -1. */
 int util_parse_time(const char *text, int64_t *ms_out);
 /* Milliseconds since the epoch to "YYYY-MM-DDTHH:MM:SS.mmmZ". */
@@ -67,10 +66,31 @@ void util_uuid4(char out[PT_ID_LEN + 1]);
 char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* strdup that accepts NULL. */
 char *util_strdup(const char *s);
-/* True when `needle` occurs in `hay`, ASCII letters compared without case. */
-bool util_contains_nocase(const char *hay, const char *needle);
 /* Copies at most cap-1 bytes without splitting a UTF-8 sequence. */
 void util_copy(char *dst, size_t cap, const char *src);
+
+/* ------------------------------------------------------------------ */
+/* resolve.c: the server's host name looked up off the loop's thread */
+
+#define RESOLVE_ADDRS_MAX 8  /* addresses kept per name, tried in order */
+#define RESOLVE_ADDR_LEN  46 /* INET6_ADDRSTRLEN */
+
+struct lws_context;
+struct resolve_job;
+
+/* True for a numeric IPv4 or IPv6 address: nothing to look up. */
+bool resolve_is_numeric(const char *host);
+/* Starts looking `host` up on a new thread, which wakes the loop
+ * (lws_cancel_service) when done. Returns the job (release it with
+ * resolve_release), or NULL when no thread could start. */
+struct resolve_job *resolve_start(struct lws_context *ctx, const char *host);
+/* 0 while the lookup runs; 1 when done, with *n numeric addresses in
+ * addrs (getaddrinfo's order) or *n == 0 and the reason in why. */
+int resolve_take(struct resolve_job *j, char addrs[][RESOLVE_ADDR_LEN], int *n, char *why,
+                 size_t cap);
+/* The loop lets go of the job, done or not; a running thread then frees
+ * it and no longer touches the context. NULL is allowed. */
+void resolve_release(struct resolve_job *j);
 
 /* ------------------------------------------------------------------ */
 /* conn.c: the WebSocket, its outgoing queue and request correlation */
@@ -116,6 +136,9 @@ const char *conn_state_name(enum conn_state s);
 int conn_request(const char *type, cJSON *msg, enum req_kind kind, uint64_t tag);
 /* Milliseconds until the next reconnect attempt, or -1. */
 int64_t conn_retry_in_ms(void);
+/* The numeric address the stream connects (or last connected) to, for
+ * other requests to the same server; NULL before a lookup answered. */
+const char *conn_address(void);
 
 /* ------------------------------------------------------------------ */
 /* http.c: one-shot HTTP requests (DELETE, the audit trail) */

@@ -1,7 +1,6 @@
 /*
  * util.c - small helpers: clocks, RFC 3339 times, UUIDs, text.
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "tui.h"
 #include "utf8.h"
 
@@ -29,70 +29,14 @@ int64_t util_wall_ms(void)
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads exactly `n` digits at *p into *out; advances *p. */
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char) (*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
 int util_parse_time(const char *text, int64_t *ms_out)
 {
-    const char *p = text;
-    struct tm tm;
-    int y, mo, d, h, mi, s, ms = 0, scale = 100, oh, om;
-    int64_t offset = 0;
-    time_t t;
+    int64_t us;
 
-    if (text == NULL)
+    if (!pt_time_parse(text, &us))
         return -1;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-        return -1;
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &s))
-        return -1;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char) *p))
-            return -1;
-        while (isdigit((unsigned char) *p)) {
-            ms += (*p - '0') * scale;
-            scale /= 10;
-            p++;
-        }
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-
-        p++;
-        if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om))
-            return -1;
-        offset = sign * ((int64_t) oh * 3600 + om * 60) * 1000;
-    } else {
-        return -1;
-    }
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-        return -1;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    t = timegm(&tm);
-    *ms_out = (int64_t) t * 1000 + ms - offset;
+    /* floor, so that instants before 1970 round the way times do */
+    *ms_out = us >= 0 ? us / 1000 : -((-us + 999) / 1000);
     return 0;
 }
 
@@ -183,27 +127,6 @@ char *util_printf(const char *fmt, ...)
 char *util_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-bool util_contains_nocase(const char *hay, const char *needle)
-{
-    size_t n;
-
-    if (needle == NULL || needle[0] == '\0')
-        return true;
-    if (hay == NULL)
-        return false;
-    n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-
-        while (i < n && hay[i] != '\0' &&
-               tolower((unsigned char) hay[i]) == tolower((unsigned char) needle[i]))
-            i++;
-        if (i == n)
-            return true;
-    }
-    return false;
 }
 
 void util_copy(char *dst, size_t cap, const char *src)

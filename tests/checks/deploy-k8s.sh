@@ -80,4 +80,26 @@ else
   tap_skip "component keyvault-csi renders" "kubectl >= 1.27 not installed"
 fi
 
+# The Workload Identity alternative: the prod overlay plus the component must
+# render with the ServiceAccount annotated with the identity's client id
+# from environment.env, the pods labelled for the webhook, and HTTPS egress
+# to Entra ID (public addresses only).
+if [[ $kubectl_ok -eq 1 ]]; then
+  wi="$work/k8s/overlays/wi-test"
+  cp -r "$work/k8s/overlays/prod" "$wi"
+  printf 'components:\n  - ../../components/workload-identity\n' >>"$wi/kustomization.yaml"
+  if err=$(kubectl kustomize "$wi" 2>&1 >"$work/wi.yaml"); then
+    wi_what="component workload-identity: ServiceAccount client-id from environment.env, pods labelled azure.workload.identity/use, HTTPS egress to public addresses"
+    if wi_err=$(/usr/bin/python3 tests/checks/deploy/wi_check.py "$work/wi.yaml" "$wi/environment.env" 2>&1); then
+      tap_ok "$wi_what"
+    else
+      tap_not_ok "$wi_what" "$wi_err"
+    fi
+  else
+    tap_not_ok "component workload-identity renders on the prod overlay" "$err"
+  fi
+else
+  tap_skip "component workload-identity renders" "kubectl >= 1.27 not installed"
+fi
+
 tap_finish

@@ -3,7 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 dirs=()
-for d in common server tui tests/unit tests/fuzz tests/bench; do
+for d in common server tui tests/unit tests/kvtest tests/shims tests/fuzz tests/bench; do
     if compgen -G "$d/*.c" >/dev/null; then
         dirs+=("$d")
     fi

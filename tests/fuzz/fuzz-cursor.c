@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto.h"
 #include "query.h"
 
 #define CURSOR_TEXT_MAX 160 /* what query_cursor_encode can write, and then some */
@@ -64,7 +65,7 @@ static void check_position(bool asc, const char *text)
         return;
     memcpy(time, text, tlen);
     time[tlen] = '\0';
-    if (!query_valid_time(time) || !query_valid_uuid(bar + 1))
+    if (!pt_time_parse(time, NULL) || !query_valid_uuid(bar + 1))
         return;
     check_encode(asc, time, bar + 1, cursor, sizeof cursor);
 }
@@ -89,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct list_query other;
         char again[CURSOR_TEXT_MAX];
 
-        if (!q.has_cursor || !query_valid_time(q.cursor_time) || !query_valid_uuid(q.cursor_id))
+        if (!q.has_cursor || !pt_time_parse(q.cursor_time, NULL) || !query_valid_uuid(q.cursor_id))
             abort();
         fresh(&other, !asc);
         if (query_cursor_decode(text, &other) != -1 || other.has_cursor)

@@ -21,6 +21,7 @@
 #include "currency.h"
 #include "money.h"
 #include "payment.h"
+#include "pjson_parse.h"
 #include "utf8.h"
 #include "validate.h"
 

@@ -20,6 +20,7 @@
 #include "currency.h"
 #include "money.h"
 #include "payment.h"
+#include "proto.h"
 #include "query.h"
 #include "utf8.h"
 
@@ -116,8 +117,8 @@ static void check_accepted(const struct list_query *q, const char *const *keys,
         (q->has_max && (q->max_amount < 1 || q->max_amount > PT_AMOUNT_MAX)) ||
         (q->has_min && q->has_max && q->min_amount > q->max_amount))
         abort();
-    if ((q->created_gte[0] && !query_valid_time(q->created_gte)) ||
-        (q->created_lt[0] && !query_valid_time(q->created_lt)))
+    if ((q->created_gte[0] && !pt_time_parse(q->created_gte, NULL)) ||
+        (q->created_lt[0] && !pt_time_parse(q->created_lt, NULL)))
         abort();
     if (q->q_pattern)
         check_pattern(q->q_pattern, given(keys, values, n, "q"));
@@ -127,7 +128,7 @@ static void check_accepted(const struct list_query *q, const char *const *keys,
         struct list_query again;
         char text[160];
 
-        if (!query_valid_time(q->cursor_time) || !query_valid_uuid(q->cursor_id) ||
+        if (!pt_time_parse(q->cursor_time, NULL) || !query_valid_uuid(q->cursor_id) ||
             given(keys, values, n, "cursor") == NULL)
             abort();
         memset(&again, 0, sizeof again);

@@ -56,6 +56,16 @@ def server_binary():
     return path / "server" / "paytrackr-server"
 
 
+def build_file(*parts):
+    """A file of the build (PAYTRACKR_BUILD_DIR), asserted to exist."""
+    build = Path(os.environ.get("PAYTRACKR_BUILD_DIR", "build-asan"))
+    if not build.is_absolute():
+        build = REPO_ROOT / build
+    path = build.joinpath(*parts)
+    assert path.exists(), "%s is not built (PAYTRACKR_BUILD_DIR=%s)" % (path, build)
+    return path
+
+
 def free_port():
     """A port that was free on 127.0.0.1 a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Local stand-in for Azure IMDS and Azure Key Vault, on one loopback port.
+"""Local stand-in for Azure IMDS, the Entra ID token endpoint and Azure Key
+Vault, on one loopback port.
 
 It speaks the real REST shapes:
 
   GET /metadata/identity/oauth2/token?api-version=2018-02-01
       &resource=https://vault.azure.net[&client_id=<id>]   (header Metadata: true)
       -> {"access_token": "...", "expires_in": "86399", "token_type": "Bearer", ...}
+  POST /<tenant>/oauth2/v2.0/token                          (Workload Identity)
+      Content-Type: application/x-www-form-urlencoded, body with exactly
+      client_id, scope=https://vault.azure.net/.default,
+      client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer,
+      client_assertion=<the federated token>, grant_type=client_credentials
+      -> {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+          "access_token": "..."}
   GET /secrets/<name>?api-version=7.4                       (Authorization: Bearer <token>)
       -> {"value": "...", "id": "<base>/secrets/<name>/<version>", "attributes": {...}}
 
@@ -13,7 +21,7 @@ A request whose shape is wrong (method, path, query parameters or their
 values, the Metadata header, the bearer token it issued) gets 400 with a
 JSON error naming the problem. Every request is recorded.
 
-Scripting, per route ("imds" or "vault"): `standin.plan(route, action, ...)`
+Scripting, per route ("imds", "entra" or "vault"): `standin.plan(route, action, ...)`
 queues actions used by the next well-formed requests, one each; once the
 queue is empty the normal answer is given. An action is a dict with any of:
   status       answer this status with an Azure-style error body (or `json`)
@@ -35,6 +43,7 @@ Standard library only.
 import argparse
 import base64
 import json
+import re
 import secrets
 import signal
 import sys
@@ -47,7 +56,10 @@ IMDS_PATH = "/metadata/identity/oauth2/token"
 IMDS_API_VERSION = "2018-02-01"
 VAULT_API_VERSION = "7.4"
 RESOURCE = "https://vault.azure.net"
-ROUTES = ("imds", "vault")
+ENTRA_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
+ENTRA_SCOPE = RESOURCE + "/.default"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ROUTES = ("imds", "entra", "vault")
 
 
 def _fake_jwt():
@@ -67,8 +79,12 @@ class StandIn:
 
     def __init__(self, host="127.0.0.1", port=0, client_id=None,
                  secret_name="postgres-connection-string", secret_value=None,
-                 token=None):
+                 token=None, tenant_id=None, assertion=None):
         self.client_id = client_id
+        # Entra ID: the tenant in the path and the client_assertion expected
+        # (None: any non-empty one).
+        self.tenant_id = tenant_id
+        self.assertion = assertion
         self.secret_name = secret_name
         self.secret_value = secret_value or (
             "host=db.example.internal port=5432 dbname=paytrackr user=paytrackr "
@@ -173,6 +189,35 @@ class StandIn:
             problems.append("header Metadata: true is missing")
         return problems
 
+    def check_entra(self, method, tenant, pairs, body_pairs, headers):
+        problems = []
+        if method != "POST":
+            problems.append(f"method is {method}, expected POST")
+        if pairs:
+            problems.append("unexpected query string")
+        if self.tenant_id is not None and tenant != self.tenant_id:
+            problems.append(f"tenant is {tenant!r}, expected {self.tenant_id!r}")
+        ctype = headers.get("content-type", "").split(";")[0].strip()
+        if ctype != "application/x-www-form-urlencoded":
+            problems.append(f"Content-Type is {ctype!r}, expected application/x-www-form-urlencoded")
+        expected = {"scope": ENTRA_SCOPE, "client_assertion_type": ASSERTION_TYPE,
+                    "grant_type": "client_credentials"}
+        got = dict(body_pairs)
+        if self.client_id is not None:
+            expected["client_id"] = self.client_id
+        elif not got.get("client_id"):
+            problems.append("form field client_id is missing")
+        if self.assertion is not None:
+            expected["client_assertion"] = self.assertion
+        elif not got.get("client_assertion"):
+            problems.append("form field client_assertion is missing")
+        allowed = set(expected) | {"client_id", "client_assertion"}
+        problems += [p.replace("query parameter", "form field")
+                     for p in self._query_problems(body_pairs, expected)
+                     if not p.startswith("unexpected")]
+        problems += [f"unexpected form field {k}" for k in got if k not in allowed]
+        return problems
+
     def check_vault(self, method, pairs, headers):
         problems = []
         if method != "GET":
@@ -187,6 +232,11 @@ class StandIn:
 
 
 def _error_body(route, status, message):
+    if route == "entra":
+        code = {400: "invalid_request", 401: "invalid_client"}.get(status, "temporarily_unavailable")
+        return {"error": code, "error_description": f"AADSTS90000: {message}",
+                "error_codes": [90000], "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ"),
+                "trace_id": secrets.token_hex(16), "correlation_id": secrets.token_hex(16)}
     if route == "imds":
         code = {400: "invalid_request", 404: "identity_not_found"}.get(status, "server_error")
         return {"error": code, "error_description": message}
@@ -252,9 +302,17 @@ def _make_handler(state):
                 return self._control(method, path)
             pairs = parse_qsl(query, keep_blank_values=True)
             headers = {k.lower(): v for k, v in self.headers.items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            raw_body = self.rfile.read(length) if 0 < length <= 65536 else b""
+            body_pairs = parse_qsl(raw_body.decode(errors="replace"), keep_blank_values=True)
+            entra = ENTRA_PATH.match(path)
             if path == IMDS_PATH:
                 route = "imds"
                 problems = state.check_imds(method, pairs, headers)
+            elif entra:
+                route = "entra"
+                problems = state.check_entra(method, unquote(entra.group(1)), pairs,
+                                             body_pairs, headers)
             elif path.startswith("/secrets/"):
                 route = "vault"
                 problems = state.check_vault(method, pairs, headers)
@@ -263,6 +321,7 @@ def _make_handler(state):
                 problems = [f"unknown path {path}"]
             rec = {"route": route, "method": method, "path": path,
                    "raw_query": query, "query": pairs, "headers": headers,
+                   "form": body_pairs if route == "entra" else [],
                    "time": time.monotonic(), "problems": problems}
             state._record(rec)
             if route == "other":
@@ -288,6 +347,10 @@ def _make_handler(state):
             if status != 200:
                 return self._send(status, _error_body(route, status, f"scripted {status}"),
                                   headers=headers_out)
+            if route == "entra":
+                body = {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                        "access_token": state.token}
+                return self._send(200, body, headers=headers_out)
             if route == "imds":
                 now = int(time.time())
                 body = {"access_token": state.token, "client_id": state.client_id or
@@ -331,9 +394,11 @@ def main(argv=None):
     ap.add_argument("--secret-name", default="postgres-connection-string")
     ap.add_argument("--secret-value", default=None)
     ap.add_argument("--token", default=None)
+    ap.add_argument("--tenant-id", default=None, help="tenant the Entra ID path must name")
+    ap.add_argument("--assertion", default=None, help="client_assertion Entra ID must receive")
     args = ap.parse_args(argv)
     s = StandIn(args.host, args.port, args.client_id, args.secret_name,
-                args.secret_value, args.token)
+                args.secret_value, args.token, args.tenant_id, args.assertion)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -166,6 +166,21 @@ def _read_all(sock, timeout):
     return buf
 
 
+def _unread_by_server(server_port, client_sock):
+    """Bytes the client sent that wait in the server's receive queue (from
+    /proc/net/tcp*: lws listens on an IPv6 socket, so 127.0.0.1 shows as a
+    v4-mapped address there), or None while no such connection shows."""
+    local = ":%04X" % server_port
+    remote = ":%04X" % client_sock.getsockname()[1]
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1].endswith(local) and fields[2].endswith(remote):
+                    return int(fields[4].split(":")[1], 16)
+    return None
+
+
 def test_sigterm_completes_in_flight_requests(start_server, pg):
     srv = start_server()
     tag = "sig" + uuid.uuid4().hex[:8]
@@ -175,9 +190,12 @@ def test_sigterm_completes_in_flight_requests(start_server, pg):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         s.sendall(_raw_post_head(len(b)) + b[:len(b) // 2])
         socks.append(s)
-    time.sleep(0.3)  # let the server read the headers and half of each body
+    # The server has read the headers and half of each body...
+    wait_until(lambda: all(_unread_by_server(srv.port, s) == 0 for s in socks), 10,
+               message="the server reading what was sent")
     srv.signal(signal.SIGTERM)
-    time.sleep(0.3)  # let it start shutting down before the bodies complete
+    # ...and is draining before the bodies complete.
+    wait_until(lambda: "SIGTERM: draining" in srv.stderr_text(), 10, message="the drain to start")
     for s, b in zip(socks, bodies):
         s.sendall(b[len(b) // 2:])
     answers = [parse_raw_response(_read_all(s, 15)) for s in socks]

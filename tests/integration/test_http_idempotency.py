@@ -188,3 +188,42 @@ def test_concurrent_distinct_keys_each_create_one(api, pg):
     assert all(not isinstance(r, BaseException) and r.status == 201 for r in results), results
     assert len({r.json["id"] for r in results}) == 10
     assert _rows_for_payer(pg, body["payer"]) == 10
+
+
+def _backdate(pg, key, hours):
+    rows = pg.psql("UPDATE idempotency_keys SET created_at = now() - interval '%d hours' "
+                   "WHERE key = '%s' RETURNING 1" % (hours, key))
+    assert rows == [["1"]], rows
+
+
+def test_key_backdated_23_hours_still_replays(api, pg):
+    """Keys are kept at least the 24 hours promised: one stored 23 hours
+    ago still replays, and a different body is still refused."""
+    key = _key()
+    body = payment_body()
+    first = _post(api, body, key)
+    assert first.status == 201, first
+    _backdate(pg, key, 23)
+    again = _post(api, body, key)
+    assert again.status == 201, again
+    assert again.headers.get("idempotent-replayed") == "true", again.headers
+    assert again.json == first.json
+    assert _rows_for_payer(pg, body["payer"]) == 1
+    assert_error(_post(api, payment_body(), key), 422, "idempotency_key_reused")
+
+
+def test_key_backdated_25_hours_may_be_reused(api, pg):
+    """Past 24 hours (plus margin) a key is free again: a new body creates a
+    new payment and the key then replays that one."""
+    key = _key()
+    first = _post(api, payment_body(), key)
+    assert first.status == 201, first
+    _backdate(pg, key, 25)
+    body = payment_body()
+    second = _post(api, body, key)
+    assert second.status == 201, second
+    assert second.headers.get("idempotent-replayed", "false").lower() != "true"
+    assert second.json["id"] != first.json["id"]
+    assert _rows_for_payer(pg, body["payer"]) == 1
+    again = _post(api, body, key)
+    assert again.headers.get("idempotent-replayed") == "true" and again.json == second.json

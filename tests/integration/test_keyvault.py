@@ -1,8 +1,9 @@
 """Integration tests of server/keyvault.c through the paytrackr-kvtest driver,
 against the local IMDS + Key Vault stand-in (kv_standin.py).
 
-The driver is PAYTRACKR_KVTEST_BIN, else $PAYTRACKR_BUILD_DIR/server/paytrackr-kvtest;
-the module is skipped when neither exists.
+The driver is PAYTRACKR_KVTEST_BIN, else $PAYTRACKR_BUILD_DIR/tests/kvtest/paytrackr-kvtest;
+the module is skipped when neither is set, and fails when the one named is missing
+(a moved driver must not turn these tests into silent skips).
 """
 
 import hashlib
@@ -24,14 +25,16 @@ def _driver_path():
         return explicit
     build = os.environ.get("PAYTRACKR_BUILD_DIR")
     if build:
-        return os.path.join(build, "server", "paytrackr-kvtest")
+        return os.path.join(build, "tests", "kvtest", "paytrackr-kvtest")
     return None
 
 
 DRIVER = _driver_path()
-if not DRIVER or not os.access(DRIVER, os.X_OK):
-    pytest.skip(f"paytrackr-kvtest not found (PAYTRACKR_KVTEST_BIN / PAYTRACKR_BUILD_DIR: "
-                f"{DRIVER!r})", allow_module_level=True)
+if not DRIVER:
+    pytest.skip("paytrackr-kvtest not named (PAYTRACKR_KVTEST_BIN / PAYTRACKR_BUILD_DIR unset)",
+                allow_module_level=True)
+if not os.access(DRIVER, os.X_OK):
+    pytest.fail(f"paytrackr-kvtest not found at {DRIVER!r}", pytrace=False)
 
 CLIENT_ID = "5a2d3c1e-0f4b-4e7a-9c61-2b8d7e3f4a10"
 # Generous slack for process start-up under ASan and a loaded CI machine; only

@@ -2,11 +2,10 @@
 PAYTRACKR_DB_SSLROOTCERT, for the request pool, the LISTEN connection and
 `paytrackr-server migrate`; a server given the wrong CA stays not ready."""
 
-import time
 
 import pytest
 
-from harness import assert_error, create_payment, payment_body
+from harness import assert_error, create_payment, payment_body, wait_until
 from tls_helpers import CertAuthority, TlsPgCluster
 
 
@@ -53,10 +52,11 @@ def test_server_with_the_wrong_ca_stays_not_ready(start_server, tls_pg):
     try:
         srv = start_server(wait="health", PAYTRACKR_DATABASE_URL=tls_pg.tls_url(),
                            PAYTRACKR_DB_SSLROOTCERT=other.cert)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            assert srv.probe("/readyz") == 503
-            time.sleep(0.5)
+        # Not ready while connecting, and still not once it has failed.
+        assert srv.probe("/readyz") == 503
+        wait_until(lambda: "certificate verify failed" in srv.stderr_text(), 15,
+                   message="the server to try the database and refuse its certificate")
+        assert srv.probe("/readyz") == 503
         r = srv.api.post("/v1/payments", payment_body())
         assert_error(r, 503, "unavailable")
         assert r.headers.get("retry-after", "").isdigit()
@@ -72,7 +72,8 @@ def test_server_refuses_a_host_name_the_certificate_does_not_name(start_server, 
            "&sslmode=verify-full" % tls_pg.port)
     srv = start_server(wait="health", PAYTRACKR_DATABASE_URL=url,
                        PAYTRACKR_DB_SSLROOTCERT=pg_ca.cert)
-    time.sleep(3)
+    wait_until(lambda: "does not match host name" in srv.stderr_text(), 15,
+               message="the server to try the database and refuse its host name")
     assert srv.probe("/readyz") == 503
     assert_error(srv.api.get("/v1/stats"), 503, "unavailable")
     srv.stop()

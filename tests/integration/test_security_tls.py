@@ -4,6 +4,7 @@ Certificates come from a CA made for the session with the openssl command
 line tool; clients trust only that CA and check the host name."""
 
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -122,8 +123,8 @@ def test_plain_http_is_refused(tls_server):
 
 
 def test_wss_upgrade(tls_server, ca):
-    """A WebSocket upgrade over TLS reaches the stream (skipped while the
-    server has no WebSocket stream)."""
+    """A WebSocket upgrade over TLS reaches the stream: 101 with the
+    subprotocol and the accept key RFC 6455 derives from ours."""
     with tls_connect(tls_server.port, client_context(ca.cert)) as s:
         key = base64.b64encode(os.urandom(16)).decode()
         s.sendall(("GET /v1/stream HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
@@ -136,9 +137,15 @@ def test_wss_upgrade(tls_server, ca):
             if not chunk:
                 break
             head += chunk
-    if not head.startswith(b"HTTP/1.1 101"):
-        pytest.skip("no WebSocket stream in this build: %r" % head[:80])
-    assert b"paytrackr.v1" in head
+    assert head.startswith(b"HTTP/1.1 101"), "the upgrade was not answered 101: %r" % head[:200]
+    headers = {}
+    for line in head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    assert headers.get(b"sec-websocket-protocol") == b"paytrackr.v1", head
+    accept = base64.b64encode(hashlib.sha1(
+        (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+    assert headers.get(b"sec-websocket-accept") == accept, head
 
 
 # ---- certificate reload on SIGHUP -------------------------------------------

@@ -22,7 +22,10 @@ def test_soak_short():
     cmd = ["/usr/bin/python3", str(SOAK), "--duration", "40", "--fault-interval", "8",
            "--restart-every", "2", "--writers", "4", "--rate", "8", "--subscribers", "4",
            "--filtered", "2", "--ws-writers", "2", "--recover-timeout", "30",
-           "--catchup-timeout", "60", "--no-rss-check"]
+           "--catchup-timeout", "60", "--no-rss-check",
+           # The clients ping (as Python's websockets does by default), often
+           # enough to meet the server's own pings many times in 40 s.
+           "--client-pings", "1", "--server-env", "PAYTRACKR_WS_PING_SECONDS=2"]
     try:
         proc = subprocess.run(cmd, env=env, cwd=str(harness.REPO_ROOT), stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=420,

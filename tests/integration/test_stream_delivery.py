@@ -57,6 +57,34 @@ def test_commit_order_many_writers_exactly_once(server, pg):
     run(scenario())
 
 
+async def _hold_a_seq_then_commit_three(pg, tag, announce, hold_s=4):
+    """Starts a writer that draws seq N and commits only after `hold_s`
+    seconds, waits until it has drawn N, then commits three writers (N+1..)
+    in full. Returns (the held writer's future, N)."""
+    slow = (
+        "BEGIN;\n"
+        "WITH p AS (INSERT INTO payments (amount, currency, payer, payee, method, status,"
+        " created_at, updated_at) VALUES (1, 'EUR', '%s', 'x', 'other', 'pending', now(),"
+        " now()) RETURNING *), e AS (INSERT INTO payment_events (type, payment_id, at,"
+        " payment) SELECT 'payment.created', p.id, p.updated_at, %s FROM p RETURNING seq)\n"
+        "SELECT pg_notify('paytrackr_events', seq::text)%s FROM e \\g /dev/null\n"
+        "SELECT pg_sleep(%s) \\g /dev/null\nCOMMIT;\n" % (
+            tag, sh.payment_json_sql("p"),
+            ", pg_advisory_xact_lock((seq >> 32)::int, ((seq << 32) >> 32)::int)"
+            if announce else "", hold_s))
+    drawn = sh.sequence_value(pg)
+    held = asyncio.ensure_future(sh.run_psql_script(pg, slow))
+    # wait until the slow writer has drawn its seq
+    deadline = time.monotonic() + 10
+    while sh.sequence_value(pg) == drawn:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    held_seq = sh.sequence_value(pg)
+    fast = sh.writer_script(3, tag, random.Random(1), max_delay=0, rollback_share=0)
+    await sh.run_psql_script(pg, fast)
+    return held, held_seq
+
+
 @pytest.mark.parametrize("announce", [True, False], ids=["announced", "unannounced"])
 def test_resume_after_seq_that_committed_early(server, pg, announce):
     """Seq N is drawn first and commits last; N+1.. commit meanwhile. A
@@ -69,26 +97,7 @@ def test_resume_after_seq_that_committed_early(server, pg, announce):
         start = sh.head_seq(pg)
         sub = sh.Collector(server, "sub", after=start)
         await sub.start()
-        slow = (
-            "BEGIN;\n"
-            "WITH p AS (INSERT INTO payments (amount, currency, payer, payee, method, status,"
-            " created_at, updated_at) VALUES (1, 'EUR', '%s', 'x', 'other', 'pending', now(),"
-            " now()) RETURNING *), e AS (INSERT INTO payment_events (type, payment_id, at,"
-            " payment) SELECT 'payment.created', p.id, p.updated_at, %s FROM p RETURNING seq)\n"
-            "SELECT pg_notify('paytrackr_events', seq::text)%s FROM e \\g /dev/null\n"
-            "SELECT pg_sleep(4) \\g /dev/null\nCOMMIT;\n" % (
-                tag, sh.payment_json_sql("p"),
-                ", pg_advisory_xact_lock((seq >> 32)::int, ((seq << 32) >> 32)::int)"
-                if announce else ""))
-        drawn = sh.sequence_value(pg)
-        held = asyncio.ensure_future(sh.run_psql_script(pg, slow))
-        # wait until the slow writer has drawn its seq
-        deadline = time.monotonic() + 10
-        while sh.sequence_value(pg) == drawn:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
-        fast = sh.writer_script(3, tag, random.Random(1), max_delay=0, rollback_share=0)
-        await sh.run_psql_script(pg, fast)
+        held, _ = await _hold_a_seq_then_commit_three(pg, tag, announce)
         await asyncio.sleep(0.6)
         assert not held.done(), "the slow writer committed too early for this test"
         assert sub.seqs == [], "events after a seq still in flight were delivered: %r" % sub.seqs
@@ -98,6 +107,40 @@ def test_resume_after_seq_that_committed_early(server, pg, announce):
         await sub.wait_for(expected)
         await sub.stop()
         sh.assert_exactly(sub.seqs, expected, "sub")
+    run(scenario())
+
+
+@pytest.mark.parametrize("announce", [True, False], ids=["announced", "unannounced"])
+def test_feed_stops_before_a_seq_still_committing(server, pg, announce):
+    """The HTTP feed's version of the test above: while seq N is in flight,
+    GET /v1/events hands out nothing after N (a poller would resume with
+    next_after past N and lose it). An announced writer is skipped at once
+    (the page ends before N); for one that does not announce, the feed
+    waits for it (up to 5 s) and then serves N first."""
+    tag = harness.unique("feedhold")
+
+    def feed(after):
+        r = server.api.get("/v1/events?after=%d&limit=1000" % after)
+        assert r.status == 200, r
+        return [e["seq"] for e in r.json["data"]], r.json["next_after"]
+
+    async def scenario():
+        start = sh.head_seq(pg)
+        held, held_seq = await _hold_a_seq_then_commit_three(pg, tag, announce)
+        loop = asyncio.get_running_loop()
+        seqs, next_after = await loop.run_in_executor(None, feed, start)
+        if announce:
+            assert not held.done(), "the slow writer committed too early for this test"
+            assert all(s < held_seq for s in seqs), (
+                "the feed handed out seqs past %d, still committing: %r" % (held_seq, seqs))
+            assert next_after < held_seq, next_after
+        else:
+            assert seqs[:1] == [held_seq], (
+                "the feed answered before seq %d committed: %r" % (held_seq, seqs))
+        await held
+        expected = sh.committed_seqs(pg, start)
+        assert len(expected) == 4 and expected[0] == held_seq
+        assert feed(next_after)[0] == [s for s in expected if s > next_after]
     run(scenario())
 
 

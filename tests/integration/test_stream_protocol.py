@@ -273,6 +273,48 @@ def test_filters_apply_to_backlog_and_live(server, api, pg):
     run(scenario())
 
 
+# (wanted, other) value pairs for each filter key; payer and payee get
+# fresh names per test so no other test's events match.
+FILTER_VALUES = {
+    "status": ("settled", "pending"),
+    "currency": ("KWD", "EUR"),
+    "payer": ("payer-{tag}-want", "payer-{tag}-other"),
+    "payee": ("payee-{tag}-want", "payee-{tag}-other"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(FILTER_VALUES))
+def test_each_filter_key_alone_backlog_and_live(server, api, pg, key):
+    """Every filter key on its own, in the backlog and live. The payments
+    differ only in that key (payer and payee are unique per payment
+    otherwise), and each wanted one follows one that is not wanted, so a
+    key that is ignored shows as the unwanted payment arriving first."""
+    tag = harness.unique("fk")
+    want, other = (v.format(tag=tag) for v in FILTER_VALUES[key])
+
+    def make(value):
+        return harness.create_payment(api, **{key: value})
+
+    async def next_id(ws):
+        msg = await sh.recv_json(ws)
+        assert msg["type"] == "event" and msg["event"] == "payment.created", msg
+        return msg["payment"]["id"]
+
+    async def scenario():
+        start = sh.head_seq(pg)
+        backlog = []
+        for _ in range(2):
+            make(other)
+            backlog.append(make(want)["id"])
+        async with sh.connect(server) as ws:
+            await sh.subscribe(ws, after=start, filt={key: want})
+            assert [await next_id(ws), await next_id(ws)] == backlog, "backlog with %s" % key
+            make(other)
+            live = make(want)["id"]
+            assert await next_id(ws) == live, "live with %s" % key
+    run(scenario())
+
+
 def test_operations_and_events_on_one_connection(server, pg):
     async def scenario():
         async with sh.connect(server) as ws:

@@ -1,13 +1,14 @@
 # Development sizing: no API server SLA, burstable database without a
-# standby, two small nodes. Use its own backend key (paytrackr-dev.tfstate).
+# standby, one small user node per zone plus the system pool. Use its own backend key (paytrackr-dev.tfstate).
 environment = "dev"
 location    = "westeurope"
 
-aks_sku_tier   = "Free"
-zones          = ["1", "2", "3"]
-node_vm_size   = "Standard_D2ds_v5"
-node_min_count = 2
-node_max_count = 3
+aks_sku_tier            = "Free"
+zones                   = ["1", "2", "3"]
+node_vm_size            = "Standard_D2ds_v5"
+node_min_count_per_zone = 1
+node_max_count_per_zone = 2
+system_node_vm_size     = "Standard_D2ds_v5"
 
 postgres_sku_name              = "B_Standard_B1ms"
 postgres_storage_mb            = 32768

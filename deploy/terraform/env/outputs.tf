@@ -18,6 +18,11 @@ output "kubelet_client_id" {
   value       = module.aks.kubelet_client_id
 }
 
+output "workload_client_id" {
+  description = "Client ID of paytrackr's Workload Identity (empty unless enable_workload_identity)."
+  value       = module.aks.workload_client_id
+}
+
 output "key_vault_uri" {
   description = "PAYTRACKR_KEYVAULT_URL for the server."
   value       = module.keyvault.key_vault_uri
@@ -31,6 +36,11 @@ output "key_vault_name" {
 output "key_vault_secret_name" {
   description = "PAYTRACKR_KEYVAULT_SECRET for the server."
   value       = module.keyvault.secret_name
+}
+
+output "key_vault_admin_secret_name" {
+  description = "PAYTRACKR_MIGRATE_KEYVAULT_SECRET for the migrate init container."
+  value       = module.keyvault.admin_secret_name
 }
 
 output "tenant_id" {
@@ -77,5 +87,7 @@ output "k8s_environment" {
     ENDPOINTS_SUBNET_CIDR=${module.network.endpoints_subnet_cidr}
     PUBLIC_IP_NAME=${module.aks.public_ip_name}
     PUBLIC_IP_RESOURCE_GROUP=${module.aks.public_ip_resource_group}
+    WORKLOAD_CLIENT_ID=${module.aks.workload_client_id}
+    TENANT_ID=${data.azurerm_client_config.current.tenant_id}
   EOT
 }

@@ -4,11 +4,12 @@
 environment = "prod"
 location    = "westeurope"
 
-aks_sku_tier   = "Standard"
-zones          = ["1", "2", "3"]
-node_vm_size   = "Standard_D4ds_v5"
-node_min_count = 3
-node_max_count = 9
+aks_sku_tier            = "Standard"
+zones                   = ["1", "2", "3"]
+node_vm_size            = "Standard_D4ds_v5"
+node_min_count_per_zone = 1
+node_max_count_per_zone = 3
+system_node_vm_size     = "Standard_D2ds_v5"
 
 postgres_sku_name              = "GP_Standard_D2ds_v5"
 postgres_storage_mb            = 65536

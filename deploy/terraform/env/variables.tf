@@ -83,21 +83,27 @@ variable "zones" {
 }
 
 variable "node_vm_size" {
-  description = "AKS node VM size."
+  description = "VM size of the user pools' nodes (where paytrackr runs)."
   type        = string
   default     = "Standard_D4ds_v5"
 }
 
-variable "node_min_count" {
-  description = "Minimum AKS nodes."
+variable "node_min_count_per_zone" {
+  description = "Minimum nodes of each zone's user pool."
+  type        = number
+  default     = 1
+}
+
+variable "node_max_count_per_zone" {
+  description = "Maximum nodes of each zone's user pool."
   type        = number
   default     = 3
 }
 
-variable "node_max_count" {
-  description = "Maximum AKS nodes."
-  type        = number
-  default     = 6
+variable "system_node_vm_size" {
+  description = "VM size of the system pool (cluster add-ons only)."
+  type        = string
+  default     = "Standard_D2ds_v5"
 }
 
 variable "postgres_sku_name" {
@@ -136,10 +142,34 @@ variable "postgres_password_version" {
   default     = 1
 }
 
+variable "postgres_app_password_version" {
+  description = "Bump to rotate the application's database password (Key Vault in the apply; the role on the next rollout's migrate)."
+  type        = number
+  default     = 1
+}
+
 variable "enable_keyvault_csi" {
   description = "Enable the Key Vault CSI driver and let the kubelet identity read the whole vault (keyvault-csi component)."
   type        = bool
   default     = false
+}
+
+variable "enable_managed_prometheus" {
+  description = "AKS managed Prometheus with an Azure Monitor workspace (required by k8s/base/podmonitor.yaml's CRD)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_workload_identity" {
+  description = "Create paytrackr's own Workload Identity (federated with its ServiceAccount) and grant it the connection-string secret; use with the k8s/components/workload-identity component."
+  type        = bool
+  default     = false
+}
+
+variable "kubelet_reads_secret" {
+  description = "Keep Key Vault Secrets User for the kubelet identity (the default path). Set false once the pods use Workload Identity."
+  type        = bool
+  default     = true
 }
 
 variable "key_vault_purge_protection" {

@@ -12,6 +12,20 @@ import yaml
 
 PROBE_PATHS = {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"}
 ANN = "service.beta.kubernetes.io/"
+MI = 1024 * 1024
+LOG_BUDGET_BYTES = 5 * 50 * MI
+# AKS managed Prometheus (the ama-metrics add-on): it reads PodMonitors of
+# this API group, and its scraping pods run in kube-system with this label.
+AMA_GROUP = "azmonitoring.coreos.com/v1"
+AMA_POD_LABELS = {"rsName": "ama-metrics"}
+UNITS = {"Ki": 1024, "Mi": MI, "Gi": 1024 * MI, "k": 1000, "M": 1000**2, "G": 1000**3}
+
+
+def quantity_bytes(q):
+    m = re.fullmatch(r"([0-9]+)([KMG]i?|k)?", str(q))
+    if not m:
+        return 0
+    return int(m.group(1)) * UNITS.get(m.group(2) or "", 1)
 
 
 def main():
@@ -67,12 +81,13 @@ def main():
             bad.append(f"{c['name']}: image {img!r} has no tag/digest or uses latest")
     check(not bad, "every image is pinned to a tag or digest, none is latest", bad)
 
-    # Replicas and the autoscaler.
+    # Replicas and the autoscaler. The HPA alone owns the count: a
+    # `replicas` field would reset it on every `kubectl apply` and drop the
+    # WebSocket clients of the pods scaled away.
     hpa = only("HorizontalPodAutoscaler")
-    replicas = dep["spec"].get("replicas", 1)
     problems = []
-    if replicas < 2:
-        problems.append(f"replicas {replicas} < 2")
+    if "replicas" in dep["spec"]:
+        problems.append(f"Deployment sets replicas {dep['spec']['replicas']}: leave the count to the HPA")
     if hpa is None:
         problems.append("no HorizontalPodAutoscaler")
     else:
@@ -81,9 +96,8 @@ def main():
             problems.append(f"HPA targets {ref}")
         if hpa["spec"].get("minReplicas", 1) < 2 or hpa["spec"]["maxReplicas"] < hpa["spec"]["minReplicas"]:
             problems.append("HPA minReplicas < 2 or maxReplicas < minReplicas")
-        if hpa["spec"].get("minReplicas") != replicas:
-            problems.append(f"Deployment replicas {replicas} != HPA minReplicas {hpa['spec'].get('minReplicas')}")
-    check(not problems, "at least 2 replicas, equal to the HPA floor; HPA scales the Deployment", problems)
+    replicas = (hpa or {}).get("spec", {}).get("minReplicas", 1)
+    check(not problems, "no replicas in the Deployment; the HPA (minReplicas >= 2) owns the count", problems)
 
     # Init container runs migrations with the same settings.
     mig = next((c for c in inits if c["name"] == "migrate"), None)
@@ -118,6 +132,18 @@ def main():
                 if res not in r.get(section, {}):
                     problems.append(f"{c['name']}: no {section}.{res}")
     check(not problems, "every container has cpu and memory requests and limits", problems)
+
+    # Container logs count against the container's ephemeral-storage limit.
+    # AKS rotates them at 50 MiB x 5 files (kubelet containerLogMaxSizeMB /
+    # containerLogMaxFiles, set in Terraform), so a pod logging one INFO
+    # line per request reaches 250 MiB of logs before rotation caps it; a
+    # lower limit evicts a busy pod.
+    problems = []
+    for c in containers + inits:
+        lim = c.get("resources", {}).get("limits", {}).get("ephemeral-storage")
+        if lim is None or quantity_bytes(lim) < LOG_BUDGET_BYTES + 64 * MI:
+            problems.append(f"{c['name']}: ephemeral-storage limit {lim} < 250Mi of rotated logs + 64Mi")
+    check(not problems, "ephemeral-storage limits hold the rotated container logs (5 x 50Mi) plus headroom", problems)
 
     # Security context.
     problems = []
@@ -159,13 +185,18 @@ def main():
                  for k, t in keys.items() if t.get("labelSelector", {}).get("matchLabels") != sel]
     check(not problems, "topology spread across zones and nodes, selecting the Deployment's pods", problems)
 
-    # Graceful WebSocket drain.
+    # Graceful WebSocket drain. The Azure LoadBalancer probes every 5 s and
+    # needs 2 misses, and kube-proxy/endpoint propagation adds a few seconds:
+    # the preStop sleep must be 15-20 s, and the grace period must cover
+    # preStop + the server's drain (PAYTRACKR_SHUTDOWN_GRACE_SECONDS) + 5 s.
     problems = []
     pre = main_c.get("lifecycle", {}).get("preStop", {})
     sleep = pre.get("sleep", {}).get("seconds")
-    if sleep is None and "exec" not in pre:
-        problems.append("no preStop hook")
-    sleep = sleep or 0
+    if sleep is None:
+        problems.append("no preStop sleep action")
+        sleep = 0
+    elif not 15 <= sleep <= 20:
+        problems.append(f"preStop sleep {sleep} s is not 15-20 s (the LoadBalancer's probe window)")
     try:
         grace = int(settings.get("PAYTRACKR_SHUTDOWN_GRACE_SECONDS", "25"))
     except ValueError:
@@ -174,7 +205,7 @@ def main():
     tgps = pod.get("terminationGracePeriodSeconds", 30)
     if tgps < sleep + grace + 5:
         problems.append(f"terminationGracePeriodSeconds {tgps} < preStop {sleep} + drain {grace} + 5")
-    check(not problems, "preStop delay and terminationGracePeriodSeconds cover the server's WebSocket drain", problems)
+    check(not problems, "preStop sleep 15-20 s and terminationGracePeriodSeconds cover it plus the server's WebSocket drain", problems)
 
     # Settings and secrets referenced exist; TLS files come from the TLS Secret mount.
     problems = []
@@ -285,6 +316,34 @@ def main():
             if need not in seen:
                 problems.append(f"no egress rule for {need}")
     check(not problems, "NetworkPolicy: ingress to the public port and, from monitoring, the admin port; egress only to DNS, PostgreSQL, Key Vault and IMDS", problems)
+
+    # Metrics reach AKS managed Prometheus: a PodMonitor of the group the
+    # ama-metrics add-on reads, for the admin port's /metrics, and a
+    # NetworkPolicy rule that admits the ama-metrics pods to that port.
+    problems = []
+    pms = [d for d in by_kind.get("PodMonitor", []) if d.get("apiVersion") == AMA_GROUP]
+    if len(pms) != 1:
+        problems.append(f"{len(pms)} PodMonitors of {AMA_GROUP} (want 1)")
+    else:
+        pm = pms[0]["spec"]
+        if pm.get("selector", {}).get("matchLabels") != sel:
+            problems.append(f"PodMonitor selects {pm.get('selector')}, not the pods")
+        eps = pm.get("podMetricsEndpoints", [])
+        if not any(ports.get(e.get("port"), e.get("port")) == ports.get("admin") and e.get("path", "/metrics") == "/metrics"
+                   for e in eps):
+            problems.append(f"no podMetricsEndpoint for /metrics on the admin port: {eps}")
+    admitted = False
+    for rule in (np or {}).get("spec", {}).get("ingress", []):
+        rports = [ports.get(p["port"], p["port"]) for p in rule.get("ports", [])]
+        if ports.get("admin") not in rports:
+            continue
+        for f in rule.get("from", []):
+            ns_ok = f.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "kube-system"}
+            pod_ok = f.get("podSelector", {}).get("matchLabels") == AMA_POD_LABELS
+            admitted = admitted or (ns_ok and pod_ok)
+    if not admitted:
+        problems.append(f"NetworkPolicy does not admit kube-system pods {AMA_POD_LABELS} to the admin port")
+    check(not problems, "metrics: PodMonitor (azmonitoring.coreos.com/v1) for /metrics on the admin port, and the NetworkPolicy admits ama-metrics to it", problems)
 
     # Namespace enforces Pod Security "restricted".
     ns = only("Namespace")

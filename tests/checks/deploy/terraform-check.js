@@ -171,6 +171,22 @@ function unknownArgs(block, known, prefix = '') {
   const delegated = subnets.filter(([, b]) => asArray(b.delegation).some((d) => asArray(d.service_delegation).some((s) => s.name === 'Microsoft.DBforPostgreSQL/flexibleServers')));
   check(subnets.length >= 3 && delegated.length === 1, 'network: VNet with AKS, private-endpoint and a PostgreSQL subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers');
 
+  // 5b. Zone-redundant HA replicates between primary and standby inside the
+  // delegated subnet on 5432 (PostgreSQL) and 6432 (PgBouncer): the NSG must
+  // allow that intra-subnet traffic before its deny rule.
+  {
+    const nsgs = resources(mod('network'), 'azurerm_network_security_group');
+    const [, pgNsg] = nsgs.find(([n]) => n === 'postgres') || [null, {}];
+    const rules = asArray(pgNsg.security_rule);
+    const denyPrio = Math.min(...rules.filter((r) => r.access === 'Deny' && r.direction === 'Inbound').map((r) => r.priority), 4096);
+    const ports = (r) => [...asArray(r.destination_port_range), ...asArray(r.destination_port_ranges)].map(String);
+    const intra = (dir) => rules.some((r) => r.direction === dir && r.access === 'Allow' && r.priority < denyPrio &&
+      r.source_address_prefix === '${var.postgres_subnet_cidr}' && r.destination_address_prefix === '${var.postgres_subnet_cidr}' &&
+      ['5432', '6432'].every((p) => ports(r).includes(p)));
+    check(intra('Inbound') && intra('Outbound'), 'network: the PostgreSQL NSG allows intra-subnet 5432 and 6432 (zone-redundant HA) in and out, before its deny rule',
+      JSON.stringify(rules.map((r) => `${r.direction} ${r.access} ${r.priority} ${r.source_address_prefix}->${r.destination_address_prefix}:${ports(r)}`)));
+  }
+
   // 6. Postgres: private only, zone linked before the server, TLS required, database, generated password.
   const pg = mod('postgres');
   const [, srv] = resources(pg, 'azurerm_postgresql_flexible_server')[0] || [null, {}];
@@ -185,16 +201,28 @@ function unknownArgs(block, known, prefix = '') {
   check(cfgs.includes('require_secure_transport=on'), 'postgres: require_secure_transport=on (TLS required)', cfgs.join(', '));
   check(resources(pg, 'azurerm_postgresql_flexible_server_database').length === 1, 'postgres: creates the paytrackr database');
   const eph = Object.keys(pg.ephemeral?.random_password || {});
-  check(eph.length === 1 && /ephemeral\.random_password\./.test(srv.administrator_password_wo || '') && srv.administrator_password === undefined,
-    'postgres: admin password generated (ephemeral random_password) and set write-only, never in state');
+  check(eph.includes('admin') && eph.includes('app') && /ephemeral\.random_password\./.test(srv.administrator_password_wo || '') && srv.administrator_password === undefined,
+    'postgres: admin and application passwords generated (ephemeral random_password), the admin one set write-only, never in state');
 
   // 7. Key Vault: RBAC, secret written by Terraform after RBAC propagation, Secrets User for the kubelet identity.
   const kv = mod('keyvault');
   const [, vault] = resources(kv, 'azurerm_key_vault')[0] || [null, {}];
   check(vault.rbac_authorization_enabled === true, 'keyvault: RBAC authorization mode (rbac_authorization_enabled = true)');
   const secrets = resources(kv, 'azurerm_key_vault_secret');
-  check(secrets.length === 1 && secrets[0][1].value_wo && asArray(secrets[0][1].depends_on).some((d) => /time_sleep\./.test(d)),
-    'keyvault: connection-string secret written write-only by Terraform, after waiting for RBAC propagation');
+  check(secrets.length === 2 && secrets.every(([, b]) => b.value_wo && asArray(b.depends_on).some((d) => /time_sleep\./.test(d))),
+    'keyvault: application and administrator connection strings written write-only by Terraform, after waiting for RBAC propagation');
+  // Least privilege: the server's secret is the application's own login;
+  // the administrator's is a separate secret for migrate only.
+  {
+    const outs = pg.output || {};
+    const app = String(one(outs.connection_string).value || '');
+    const adm = String(one(outs.admin_connection_string).value || '');
+    const envKv = one((env.module || {}).keyvault);
+    check(/user=\$\{var\.app_login\}/.test(app) && !/administrator_login/.test(app) && /administrator_login/.test(adm) &&
+      /module\.postgres\.connection_string/.test(envKv.connection_string || '') && /module\.postgres\.admin_connection_string/.test(envKv.admin_connection_string || ''),
+      'postgres/keyvault: the server\'s connection string logs in as the application\'s own role, the administrator\'s goes to a separate secret for migrate',
+      JSON.stringify({app, adm, envKv: {cs: envKv.connection_string, admin: envKv.admin_connection_string}}));
+  }
   const grants = resources(kv, 'azurerm_role_assignment').map(([, b]) => b);
   check(grants.some((g) => g.role_definition_name === 'Key Vault Secrets User' && g.principal_id === '${var.kubelet_object_id}'),
     'keyvault: "Key Vault Secrets User" granted to the kubelet identity');
@@ -212,6 +240,64 @@ function unknownArgs(block, known, prefix = '') {
   check(np.network_policy === 'cilium' || np.network_policy === 'azure' || np.network_policy === 'calico', 'aks: a network policy engine enforces the NetworkPolicy', np.network_policy);
   const kid = one((aks.output || {}).kubelet_client_id).value || '';
   check(/kubelet_identity\[0\]\.client_id/.test(kid), 'aks: outputs the kubelet identity client id (AZURE_CLIENT_ID)', kid);
+
+  // 8b. Node pools: a system pool for system pods only, and one autoscaled
+  // user pool per zone so the autoscaler can add a node in the zone a
+  // DoNotSchedule zone spread needs; balanced; maintenance windows.
+  {
+    const userPools = resources(aks, 'azurerm_kubernetes_cluster_node_pool');
+    const perZone = userPools.filter(([, b]) => b.mode === 'User' && /each\.(key|value)/.test(String(b.for_each ? JSON.stringify(b.zones) : '')) && b.auto_scaling_enabled === true);
+    check(pool.only_critical_addons_enabled === true && perZone.length === 1 && /var\.zones/.test(String(perZone[0][1].for_each)),
+      'aks: a separate system pool (only_critical_addons_enabled) and one autoscaled user pool per zone (for_each over var.zones, zones = [each.key])',
+      JSON.stringify({system_only: pool.only_critical_addons_enabled, user: userPools.map(([n, b]) => [n, b.mode, b.for_each, b.zones])}));
+    const asp = one(cl.auto_scaler_profile);
+    check(asp.balance_similar_node_groups === true, 'aks: the cluster autoscaler balances similar node groups (one per zone)', JSON.stringify(asp));
+    const mw = ['maintenance_window_auto_upgrade', 'maintenance_window_node_os'].filter((k) => {
+      const w = one(cl[k]);
+      return !(w.frequency && w.duration && w.start_time && w.utc_offset !== undefined);
+    });
+    check(cl.automatic_upgrade_channel && cl.node_os_upgrade_channel && mw.length === 0,
+      'aks: maintenance windows for the automatic cluster and node OS upgrades', 'missing or incomplete: ' + mw.join(', '));
+    const kc = [one(pool.kubelet_config), ...userPools.map(([, b]) => one(b.kubelet_config))];
+    check(kc.every((k) => k.container_log_max_size_mb === 50 && k.container_log_max_line === 5),
+      'aks: every pool rotates container logs at 50 MiB x 5 files (the budget the pods\' ephemeral-storage limits hold)', JSON.stringify(kc));
+  }
+
+  // 8b'. Managed Prometheus: the add-on (which brings the PodMonitor CRD the
+  // manifests use) and somewhere for the metrics to go.
+  {
+    const mm = cl.monitor_metrics || (cl.dynamic || {}).monitor_metrics;
+    const dcra = resources(aks, 'azurerm_monitor_data_collection_rule_association');
+    const dcr = (resources(aks, 'azurerm_monitor_data_collection_rule')[0] || [0, {}])[1];
+    check(Boolean(mm) && resources(aks, 'azurerm_monitor_workspace').length === 1 && dcra.length === 1 &&
+      /kubernetes_cluster\.this\.id/.test(dcra[0][1].target_resource_id || '') && /prometheus_forwarder/.test(JSON.stringify(dcr.data_sources || '')),
+      'aks: managed Prometheus add-on (monitor_metrics) with an Azure Monitor workspace and a data collection rule associated with the cluster');
+  }
+
+  // 8c. The control-plane identity gets only what the load balancer and the
+  // nodes need: the node subnet and the service's public IP, never a whole
+  // resource group (which holds the NSGs and private DNS zones).
+  {
+    const grants = resources(aks, 'azurerm_role_assignment').map(([n, b]) => [n, b]).filter(([, b]) => /control_plane/.test(b.principal_id || ''));
+    const scopes = grants.map(([, b]) => b.scope);
+    const ok = scopes.length > 0 && scopes.every((sc) => sc === '${var.aks_subnet_id}' || sc === '${azurerm_public_ip.service.id}') &&
+      scopes.includes('${azurerm_public_ip.service.id}');
+    check(ok, 'aks: the cluster identity is scoped to the node subnet and the public IP, not the resource group', JSON.stringify(scopes));
+  }
+
+  // 8d. Workload Identity (optional, off by default): the cluster's OIDC
+  // issuer, a user-assigned identity federated with paytrackr's
+  // ServiceAccount, and Key Vault Secrets User for it.
+  {
+    const ids = resources(aks, 'azurerm_user_assigned_identity').filter(([n]) => n === 'workload');
+    const feds = resources(aks, 'azurerm_federated_identity_credential');
+    const fed = (feds[0] || [0, {}])[1];
+    const kvGrant = resources(kv, 'azurerm_role_assignment').some(([, b]) => b.role_definition_name === 'Key Vault Secrets User' && /workload_object_id/.test(b.principal_id || ''));
+    check(ids.length === 1 && feds.length === 1 && /oidc_issuer_url/.test(fed.issuer || '') && asArray(fed.audience).includes('api://AzureADTokenExchange') &&
+      /^system:serviceaccount:/.test(fed.subject || '') && /workload_identity_enabled/.test(JSON.stringify(cl)) && /oidc_issuer_enabled/.test(JSON.stringify(cl)) && kvGrant,
+      'workload identity: user-assigned identity federated with system:serviceaccount:<ns>:paytrackr (OIDC issuer, api://AzureADTokenExchange) and granted Key Vault Secrets User',
+      JSON.stringify({ids: ids.length, fed, kvGrant}));
+  }
 
   // 9. The k8s_environment output provides exactly the keys the overlays read.
   const tmpl = one((env.output || {}).k8s_environment).value || '';

@@ -21,10 +21,14 @@ resource "azurerm_role_assignment" "control_plane_subnet" {
   principal_type       = "ServicePrincipal"
 }
 
-# The cloud provider looks the public IP up in its resource group (annotation
-# azure-load-balancer-resource-group), so the grant is on that group.
+# The cloud provider reads the static public IP named by the Service
+# (annotations azure-pip-name, azure-load-balancer-resource-group) and joins
+# it to the load balancer in the node resource group, which AKS manages
+# itself. So the grant is on that one IP: Network Contributor on the whole
+# resource group would also let the cluster rewrite the NSGs, the VNet and
+# the private DNS zones of PostgreSQL and Key Vault.
 resource "azurerm_role_assignment" "control_plane_public_ip" {
-  scope                = var.resource_group_id
+  scope                = azurerm_public_ip.service.id
   role_definition_name = "Network Contributor"
   principal_id         = azurerm_user_assigned_identity.control_plane.principal_id
   principal_type       = "ServicePrincipal"
@@ -56,6 +60,41 @@ resource "azurerm_kubernetes_cluster" "this" {
   automatic_upgrade_channel = "patch"
   node_os_upgrade_channel   = "NodeImage"
 
+  # Automatic upgrades only inside these windows (UTC), never at peak: each
+  # node drain moves WebSocket clients. Cluster (patch) upgrades weekly,
+  # node images weekly a day later, so one window's problems show before
+  # the next change.
+  maintenance_window_auto_upgrade {
+    frequency   = "Weekly"
+    interval    = 1
+    day_of_week = var.maintenance_day
+    start_time  = var.maintenance_start_time
+    duration    = 4
+    utc_offset  = "+00:00"
+  }
+
+  maintenance_window_node_os {
+    frequency   = "Weekly"
+    interval    = 1
+    day_of_week = var.maintenance_node_os_day
+    start_time  = var.maintenance_start_time
+    duration    = 4
+    utc_offset  = "+00:00"
+  }
+
+  # One user pool per zone (below): the autoscaler keeps them the same size,
+  # so a zone-spread Deployment always finds room in every zone.
+  auto_scaler_profile {
+    balance_similar_node_groups = true
+    expander                    = "least-waste"
+  }
+
+  # Workload Identity (optional): the cluster publishes an OIDC issuer and
+  # runs the webhook that projects a ServiceAccount token into labelled
+  # pods. The issuer cannot be turned off again once on.
+  oidc_issuer_enabled       = var.enable_workload_identity
+  workload_identity_enabled = var.enable_workload_identity
+
   identity {
     type         = "UserAssigned"
     identity_ids = [azurerm_user_assigned_identity.control_plane.id]
@@ -76,22 +115,30 @@ resource "azurerm_kubernetes_cluster" "this" {
     }
   }
 
+  # System pool: CoreDNS, metrics-server, the CSI and monitoring agents.
+  # only_critical_addons_enabled taints it, so paytrackr never lands here
+  # and a busy application cannot starve the cluster's own pods.
   default_node_pool {
-    name                 = "system"
-    vm_size              = var.node_vm_size
-    vnet_subnet_id       = var.aks_subnet_id
-    zones                = var.zones
-    auto_scaling_enabled = true
-    min_count            = var.node_min_count
-    max_count            = var.node_max_count
-    os_sku               = "AzureLinux"
-    max_pods             = 110
+    name                         = "system"
+    vm_size                      = var.system_node_vm_size
+    vnet_subnet_id               = var.aks_subnet_id
+    zones                        = var.zones
+    only_critical_addons_enabled = true
+    auto_scaling_enabled         = true
+    min_count                    = length(var.zones)
+    max_count                    = 2 * length(var.zones)
+    os_sku                       = "AzureLinux"
+    max_pods                     = 110
     # Rebuilding the pool (e.g. a VM size change) goes through this name.
     temporary_name_for_rotation = "systemtmp"
 
+    kubelet_config {
+      container_log_max_size_mb = 50
+      container_log_max_line    = 5
+    }
+
     upgrade_settings {
-      max_surge = "33%"
-      # Give pods' preStop + WebSocket drain time before a node goes.
+      max_surge                     = "33%"
       drain_timeout_in_minutes      = 10
       node_soak_duration_in_minutes = 0
     }
@@ -107,6 +154,14 @@ resource "azurerm_kubernetes_cluster" "this" {
     dns_service_ip      = var.dns_service_ip
     load_balancer_sku   = "standard"
     outbound_type       = "loadBalancer"
+  }
+
+  # AKS managed Prometheus (the ama-metrics add-on): it installs the
+  # PodMonitor CRD (azmonitoring.coreos.com) that k8s/base/podmonitor.yaml
+  # uses, and scrapes paytrackr's /metrics into the workspace below.
+  dynamic "monitor_metrics" {
+    for_each = var.enable_managed_prometheus ? [1] : []
+    content {}
   }
 
   dynamic "key_vault_secrets_provider" {
@@ -130,6 +185,68 @@ resource "azurerm_kubernetes_cluster" "this" {
   }
 }
 
+# User pools, one per zone. A single pool spanning three zones cannot be
+# grown in a chosen zone: the autoscaler adds a node wherever Azure puts it,
+# and pods held back by the Deployment's DoNotSchedule zone spread stay
+# Pending. With a pool per zone (balanced above) it scales the right zone.
+resource "azurerm_kubernetes_cluster_node_pool" "user" {
+  for_each = toset(var.zones)
+
+  name                  = "user${each.key}"
+  kubernetes_cluster_id = azurerm_kubernetes_cluster.this.id
+  mode                  = "User"
+  vm_size               = var.node_vm_size
+  vnet_subnet_id        = var.aks_subnet_id
+  zones                 = [each.key]
+  auto_scaling_enabled  = true
+  min_count             = var.node_min_count_per_zone
+  max_count             = var.node_max_count_per_zone
+  os_sku                = "AzureLinux"
+  max_pods              = 110
+  node_labels           = { "paytrackr.io/pool" = "user" }
+  tags                  = var.tags
+
+  # The kubelet rotates container logs at 50 MiB x 5 files: the pods'
+  # ephemeral-storage limits (k8s/base/deployment.yaml) hold that much.
+  kubelet_config {
+    container_log_max_size_mb = 50
+    container_log_max_line    = 5
+  }
+
+  upgrade_settings {
+    max_surge = "33%"
+    # Give pods' preStop + WebSocket drain time before a node goes.
+    drain_timeout_in_minutes      = 10
+    node_soak_duration_in_minutes = 0
+  }
+
+  lifecycle {
+    ignore_changes = [node_count]
+  }
+}
+
+# Workload Identity (enable_workload_identity): an identity of paytrackr's
+# own, usable only by pods of its ServiceAccount, instead of the kubelet
+# identity that every pod on a node can use. The keyvault module grants it
+# Key Vault Secrets User.
+resource "azurerm_user_assigned_identity" "workload" {
+  count               = var.enable_workload_identity ? 1 : 0
+  name                = "${var.name}-paytrackr-workload"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  tags                = var.tags
+}
+
+resource "azurerm_federated_identity_credential" "workload" {
+  count               = var.enable_workload_identity ? 1 : 0
+  name                = "paytrackr-serviceaccount"
+  resource_group_name = var.resource_group_name
+  parent_id           = azurerm_user_assigned_identity.workload[0].id
+  issuer              = azurerm_kubernetes_cluster.this.oidc_issuer_url
+  audience            = ["api://AzureADTokenExchange"]
+  subject             = "system:serviceaccount:${var.workload_namespace}:${var.workload_service_account}"
+}
+
 resource "azurerm_role_assignment" "admins" {
   for_each             = toset(var.admin_object_ids)
   scope                = azurerm_kubernetes_cluster.this.id
@@ -143,4 +260,60 @@ resource "azurerm_role_assignment" "kubelet_acr_pull" {
   role_definition_name = "AcrPull"
   principal_id         = azurerm_kubernetes_cluster.this.kubelet_identity[0].object_id
   principal_type       = "ServicePrincipal"
+}
+
+# Where managed Prometheus sends the metrics: an Azure Monitor workspace,
+# reached through a data collection endpoint and rule associated with the
+# cluster (the add-on alone installs the agent but stores nothing).
+resource "azurerm_monitor_workspace" "this" {
+  count               = var.enable_managed_prometheus ? 1 : 0
+  name                = "${var.name}-amw"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  tags                = var.tags
+}
+
+resource "azurerm_monitor_data_collection_endpoint" "prometheus" {
+  count               = var.enable_managed_prometheus ? 1 : 0
+  name                = "${var.name}-prom-dce"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  kind                = "Linux"
+  tags                = var.tags
+}
+
+resource "azurerm_monitor_data_collection_rule" "prometheus" {
+  count                       = var.enable_managed_prometheus ? 1 : 0
+  name                        = "${var.name}-prom-dcr"
+  resource_group_name         = var.resource_group_name
+  location                    = var.location
+  kind                        = "Linux"
+  data_collection_endpoint_id = azurerm_monitor_data_collection_endpoint.prometheus[0].id
+  tags                        = var.tags
+
+  destinations {
+    monitor_account {
+      monitor_account_id = azurerm_monitor_workspace.this[0].id
+      name               = "workspace"
+    }
+  }
+
+  data_flow {
+    streams      = ["Microsoft-PrometheusMetrics"]
+    destinations = ["workspace"]
+  }
+
+  data_sources {
+    prometheus_forwarder {
+      streams = ["Microsoft-PrometheusMetrics"]
+      name    = "PrometheusDataSource"
+    }
+  }
+}
+
+resource "azurerm_monitor_data_collection_rule_association" "prometheus" {
+  count                   = var.enable_managed_prometheus ? 1 : 0
+  name                    = "${var.name}-prom-dcra"
+  target_resource_id      = azurerm_kubernetes_cluster.this.id
+  data_collection_rule_id = azurerm_monitor_data_collection_rule.prometheus[0].id
 }

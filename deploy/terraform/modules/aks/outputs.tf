@@ -42,3 +42,23 @@ output "public_fqdn" {
   description = "DNS name of the public IP."
   value       = azurerm_public_ip.service.fqdn
 }
+
+output "workload_client_id" {
+  description = "Client ID of paytrackr's Workload Identity (the ServiceAccount annotation azure.workload.identity/client-id), or \"\" when disabled."
+  value       = one(azurerm_user_assigned_identity.workload[*].client_id) == null ? "" : one(azurerm_user_assigned_identity.workload[*].client_id)
+}
+
+output "workload_object_id" {
+  description = "Object (principal) ID of paytrackr's Workload Identity, or null when disabled."
+  value       = one(azurerm_user_assigned_identity.workload[*].principal_id)
+}
+
+output "oidc_issuer_url" {
+  description = "The cluster's OIDC issuer (Workload Identity), or null when disabled."
+  value       = azurerm_kubernetes_cluster.this.oidc_issuer_url
+}
+
+output "monitor_workspace_id" {
+  description = "Azure Monitor workspace holding the Prometheus metrics (query it from Azure Managed Grafana), or null."
+  value       = one(azurerm_monitor_workspace.this[*].id)
+}

@@ -8,11 +8,6 @@ variable "resource_group_name" {
   type        = string
 }
 
-variable "resource_group_id" {
-  description = "ID of that resource group: the control-plane identity gets Network Contributor on it to attach the static public IP. (An ID input rather than a data source, which would be read before the group exists on the first apply.)"
-  type        = string
-}
-
 variable "location" {
   description = "Azure region."
   type        = string
@@ -41,27 +36,75 @@ variable "aks_subnet_id" {
 }
 
 variable "zones" {
-  description = "Availability zones of the node pool; the Deployment spreads replicas across them."
+  description = "Availability zones: one user pool per zone, the system pool across them; the Deployment spreads replicas across them."
   type        = list(string)
   default     = ["1", "2", "3"]
 }
 
 variable "node_vm_size" {
-  description = "VM size of the nodes."
+  description = "VM size of the user pools' nodes (paytrackr's pods)."
   type        = string
   default     = "Standard_D4ds_v5"
 }
 
-variable "node_min_count" {
-  description = "Minimum node count of the autoscaled pool (at least one per zone)."
+variable "node_min_count_per_zone" {
+  description = "Minimum nodes of each zone's user pool (paytrackr runs there)."
+  type        = number
+  default     = 1
+}
+
+variable "node_max_count_per_zone" {
+  description = "Maximum nodes of each zone's user pool."
   type        = number
   default     = 3
 }
 
-variable "node_max_count" {
-  description = "Maximum node count of the autoscaled pool."
-  type        = number
-  default     = 6
+variable "system_node_vm_size" {
+  description = "VM size of the system pool (cluster add-ons only; one node per zone, up to two)."
+  type        = string
+  default     = "Standard_D2ds_v5"
+}
+
+variable "maintenance_day" {
+  description = "Weekday of the automatic Kubernetes patch upgrades' window (UTC)."
+  type        = string
+  default     = "Sunday"
+}
+
+variable "maintenance_node_os_day" {
+  description = "Weekday of the automatic node image upgrades' window (UTC)."
+  type        = string
+  default     = "Monday"
+}
+
+variable "maintenance_start_time" {
+  description = "Start (HH:MM, UTC) of the 4-hour maintenance windows."
+  type        = string
+  default     = "02:00"
+}
+
+variable "enable_managed_prometheus" {
+  description = "Enable AKS managed Prometheus (ama-metrics, with an Azure Monitor workspace): it provides the PodMonitor CRD the manifests use and stores paytrackr's metrics."
+  type        = bool
+  default     = true
+}
+
+variable "enable_workload_identity" {
+  description = "Enable the OIDC issuer and Workload Identity, and create paytrackr's own federated identity (the kubelet identity stays the default)."
+  type        = bool
+  default     = false
+}
+
+variable "workload_namespace" {
+  description = "Namespace of paytrackr's ServiceAccount (federated credential subject)."
+  type        = string
+  default     = "paytrackr"
+}
+
+variable "workload_service_account" {
+  description = "Name of paytrackr's ServiceAccount (federated credential subject)."
+  type        = string
+  default     = "paytrackr"
 }
 
 variable "pod_cidr" {

@@ -44,7 +44,7 @@ resource "time_sleep" "rbac_propagation" {
 resource "azurerm_key_vault_secret" "connection_string" {
   name         = var.secret_name
   key_vault_id = azurerm_key_vault.this.id
-  content_type = "libpq connection string"
+  content_type = "libpq connection string (application login)"
 
   # Write-only: the value goes to Key Vault but not into the state file.
   value_wo         = var.connection_string
@@ -53,12 +53,56 @@ resource "azurerm_key_vault_secret" "connection_string" {
   depends_on = [time_sleep.rbac_propagation]
 }
 
+# The administrator's connection string, read only by the migrate init
+# container (PAYTRACKR_MIGRATE_KEYVAULT_SECRET), which creates the
+# application's login from the secret above.
+resource "azurerm_key_vault_secret" "admin_connection_string" {
+  name         = var.admin_secret_name
+  key_vault_id = azurerm_key_vault.this.id
+  content_type = "libpq connection string (administrator, migrations only)"
+
+  value_wo         = var.admin_connection_string
+  value_wo_version = var.admin_connection_string_version
+
+  depends_on = [time_sleep.rbac_propagation]
+}
+
+# The init container runs with the pod's identity, so that identity reads
+# the administrator's secret too; run migrations from a Job with an
+# identity of its own to separate them fully (deploy/README.md).
+resource "azurerm_role_assignment" "kubelet_admin_secret" {
+  count                = var.kubelet_reads_secret && !var.kubelet_reads_whole_vault ? 1 : 0
+  scope                = azurerm_key_vault_secret.admin_connection_string.resource_versionless_id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = var.kubelet_object_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "workload_admin_secret" {
+  count                = var.workload_identity_enabled ? 1 : 0
+  scope                = azurerm_key_vault_secret.admin_connection_string.resource_versionless_id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = var.workload_object_id
+  principal_type       = "ServicePrincipal"
+}
+
 # The server (any pod on the node, in fact: that is the nature of the kubelet
 # identity) reads this one secret and nothing else.
 resource "azurerm_role_assignment" "kubelet_secrets_user" {
+  count                = var.kubelet_reads_secret ? 1 : 0
   scope                = var.kubelet_reads_whole_vault ? azurerm_key_vault.this.id : azurerm_key_vault_secret.connection_string.resource_versionless_id
   role_definition_name = "Key Vault Secrets User"
   principal_id         = var.kubelet_object_id
+  principal_type       = "ServicePrincipal"
+}
+
+# Workload Identity (optional): paytrackr's own identity reads the one
+# connection-string secret; only pods of its ServiceAccount can use it.
+resource "azurerm_role_assignment" "workload_secrets_user" {
+  count                = var.workload_identity_enabled ? 1 : 0
+  scope                = azurerm_key_vault_secret.connection_string.resource_versionless_id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = var.workload_object_id
   principal_type       = "ServicePrincipal"
 }
 

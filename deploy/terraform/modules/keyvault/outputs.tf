@@ -22,3 +22,8 @@ output "secret_versionless_id" {
   description = "Versionless ID of the connection-string secret."
   value       = azurerm_key_vault_secret.connection_string.versionless_id
 }
+
+output "admin_secret_name" {
+  description = "Name of the administrator's connection-string secret, for PAYTRACKR_MIGRATE_KEYVAULT_SECRET."
+  value       = azurerm_key_vault_secret.admin_connection_string.name
+}

@@ -58,7 +58,25 @@ variable "connection_string" {
 }
 
 variable "connection_string_version" {
-  description = "Write-only version of the secret value; the secret is rewritten when it changes (follow the password version)."
+  description = "Write-only version of the application's secret; the secret is rewritten when it changes (follow the application password version)."
+  type        = number
+}
+
+variable "admin_secret_name" {
+  description = "Name of the secret holding the administrator's connection string; PAYTRACKR_MIGRATE_KEYVAULT_SECRET must match."
+  type        = string
+  default     = "postgres-admin-connection-string"
+}
+
+variable "admin_connection_string" {
+  description = "The administrator's libpq connection string, for migrations (ephemeral: never written to state)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "admin_connection_string_version" {
+  description = "Write-only version of the administrator's secret (follow the administrator password version)."
   type        = number
 }
 
@@ -66,6 +84,24 @@ variable "kubelet_reads_whole_vault" {
   description = "Grant the kubelet identity Secrets User on the whole vault instead of the one secret (needed by the keyvault-csi Kustomize component, which also reads the token and TLS secrets)."
   type        = bool
   default     = false
+}
+
+variable "kubelet_reads_secret" {
+  description = "Grant the kubelet identity Key Vault Secrets User (the default way the server authenticates). Turn off once every pod uses Workload Identity."
+  type        = bool
+  default     = true
+}
+
+variable "workload_identity_enabled" {
+  description = "Grant paytrackr's Workload Identity (workload_object_id) Key Vault Secrets User on the connection-string secret. A plain bool, known at plan time, unlike the identity's id."
+  type        = bool
+  default     = false
+}
+
+variable "workload_object_id" {
+  description = "Object (principal) ID of paytrackr's Workload Identity; used when workload_identity_enabled."
+  type        = string
+  default     = null
 }
 
 variable "purge_protection_enabled" {

@@ -66,6 +66,33 @@ resource "azurerm_network_security_group" "postgres" {
     destination_port_range     = "5432"
   }
 
+  # Zone-redundant high availability: the primary and the standby, both in
+  # this subnet, replicate over 5432 and 6432 (PgBouncer). Without these
+  # rules the deny below cuts them off and the HA setup fails.
+  security_rule {
+    name                       = "allow-postgres-intra-subnet-in"
+    priority                   = 110
+    direction                  = "Inbound"
+    access                     = "Allow"
+    protocol                   = "Tcp"
+    source_address_prefix      = var.postgres_subnet_cidr
+    source_port_range          = "*"
+    destination_address_prefix = var.postgres_subnet_cidr
+    destination_port_ranges    = ["5432", "6432"]
+  }
+
+  security_rule {
+    name                       = "allow-postgres-intra-subnet-out"
+    priority                   = 110
+    direction                  = "Outbound"
+    access                     = "Allow"
+    protocol                   = "Tcp"
+    source_address_prefix      = var.postgres_subnet_cidr
+    source_port_range          = "*"
+    destination_address_prefix = var.postgres_subnet_cidr
+    destination_port_ranges    = ["5432", "6432"]
+  }
+
   security_rule {
     name                       = "deny-other-vnet-inbound"
     priority                   = 4000

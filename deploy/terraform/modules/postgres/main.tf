@@ -15,6 +15,20 @@ ephemeral "random_password" "admin" {
   min_numeric      = 2
 }
 
+# The application's own login (least privilege): generated the same way and
+# stored only in Key Vault. Terraform cannot reach the private server to
+# create the role; `paytrackr-server migrate` (the init container, running
+# as the administrator) creates it from that connection string as a member
+# of paytrackr_app, which may read and write rows and nothing else.
+ephemeral "random_password" "app" {
+  length           = 40
+  special          = true
+  override_special = "-_.~"
+  min_upper        = 2
+  min_lower        = 2
+  min_numeric      = 2
+}
+
 # Must end in .postgres.database.azure.com for VNet-integrated servers.
 resource "azurerm_private_dns_zone" "this" {
   name                = "${var.name}.private.postgres.database.azure.com"

@@ -83,6 +83,18 @@ variable "password_version" {
   default     = 1
 }
 
+variable "app_login" {
+  description = "Login role of the application (least privilege: member of paytrackr_app, rows only). Created by `paytrackr-server migrate`, not by Terraform."
+  type        = string
+  default     = "paytrackr"
+}
+
+variable "app_password_version" {
+  description = "Bump to rotate the application's password: a new one goes to Key Vault, and the next `migrate` (the next rollout) sets it on the role."
+  type        = number
+  default     = 1
+}
+
 variable "tags" {
   description = "Tags applied to every resource."
   type        = map(string)

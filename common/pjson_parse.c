@@ -1,16 +1,16 @@
 /*
- * pjson.c - JSON for payments, events and errors, and the strict request
- * parser.
+ * pjson_parse.c - JSON decoding: the strict request parser, exact integer
+ * reads and the payment as the server sends it.
  *
- * cJSON builds and prints the trees, but it is too lenient to read request
- * bodies: it keeps duplicate keys, cuts strings at "\u0000", takes any
- * bytes as text and forgets how a number was written. So request text is
- * read by the small recursive-descent parser at the end of this file,
- * which checks all of that and builds an ordinary cJSON tree. Each number
- * it creates also carries its literal text (see pt_json_number_literal),
- * so callers can tell 12 from 12.0 and read integers beyond 2^53 exactly.
+ * cJSON is too lenient to read request bodies: it keeps duplicate keys,
+ * cuts strings at "\u0000", takes any bytes as text and forgets how a
+ * number was written. So request text is read by the small
+ * recursive-descent parser at the end of this file, which checks all of
+ * that and builds an ordinary cJSON tree. Each number it creates also
+ * carries its literal text (see pt_json_number_literal), so callers can
+ * tell 12 from 12.0 and read integers beyond 2^53 exactly.
  */
-#include "pjson.h"
+#include "pjson_parse.h"
 
 #include <inttypes.h>
 #include <locale.h>
@@ -22,76 +22,9 @@
 #include <string.h>
 
 #include "utf8.h"
-#include "validate.h"
-
-/* Largest integer a double holds exactly; beyond it, values are refused
- * rather than silently rounded. */
-#define EXACT_DOUBLE_MAX 9007199254740992.0
-
-/* Hard cap for text this file generates, so a hostile tree makes a call
- * fail instead of eating memory. */
-#define TEXT_MAX (64u * 1024u * 1024u)
 
 /* Nesting the request parser accepts (the top-level object is level 1). */
 #define PARSE_DEPTH_MAX 32
-
-/* ---- growable text buffer ---------------------------------------------- */
-
-/* A string being built; `failed` sticks after the first allocation
- * failure so callers check once at the end. */
-typedef struct sbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-    bool failed;
-} sbuf;
-
-/* Appends n bytes, growing by doubling up to TEXT_MAX. */
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (n > TEXT_MAX - b->len) {
-        b->failed = true;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *grown;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        grown = realloc(b->data, cap);
-        if (grown == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_putc(sbuf *b, char c)
-{
-    sb_putn(b, &c, 1);
-}
-
-/* Hands the text over (caller frees), or NULL after any failure. */
-static char *sb_finish(sbuf *b)
-{
-    if (b->failed || b->data == NULL) {
-        free(b->data);
-        return b->failed ? NULL : calloc(1, 1);
-    }
-    return b->data;
-}
 
 /* ---- integers ---------------------------------------------------------- */
 
@@ -146,14 +79,6 @@ const char *pt_json_number_literal(const cJSON *item)
     return item->valuestring;
 }
 
-cJSON *pt_json_int64(int64_t v)
-{
-    char text[24];
-
-    snprintf(text, sizeof text, "%" PRId64, v);
-    return cJSON_CreateRaw(text);
-}
-
 int pt_json_get_int64(const cJSON *item, int64_t *out)
 {
     const char *lit;
@@ -175,7 +100,7 @@ int pt_json_get_int64(const cJSON *item, int64_t *out)
     /* No literal: all we have is a double. Accept it only where it is
      * certainly the integer that was written. */
     d = item->valuedouble;
-    if (!isfinite(d) || d < -EXACT_DOUBLE_MAX || d > EXACT_DOUBLE_MAX)
+    if (!isfinite(d) || d < -PT_JSON_EXACT_DOUBLE_MAX || d > PT_JSON_EXACT_DOUBLE_MAX)
         return 0;
     if (d != (double) (int64_t) d)
         return 0;
@@ -183,87 +108,7 @@ int pt_json_get_int64(const cJSON *item, int64_t *out)
         *out = (int64_t) d;
     return 1;
 }
-
-/* ---- payment encoding -------------------------------------------------- */
-
-/* Adds a string member, or null when s is NULL; false on allocation
- * failure. */
-static bool add_text(cJSON *obj, const char *name, const char *s)
-{
-    cJSON *item = s ? cJSON_CreateString(s) : cJSON_CreateNull();
-    if (item == NULL)
-        return false;
-    if (!cJSON_AddItemToObject(obj, name, item)) {
-        cJSON_Delete(item);
-        return false;
-    }
-    return true;
-}
-
-/* Adds an exact int64 member; false on allocation failure. */
-static bool add_int64(cJSON *obj, const char *name, int64_t v)
-{
-    cJSON *item = pt_json_int64(v);
-    if (item == NULL)
-        return false;
-    if (!cJSON_AddItemToObject(obj, name, item)) {
-        cJSON_Delete(item);
-        return false;
-    }
-    return true;
-}
-
-/* The metadata object, in the payment's order. */
-static cJSON *metadata_to_json(const pt_payment *p)
-{
-    cJSON *obj = cJSON_CreateObject();
-
-    if (obj == NULL)
-        return NULL;
-    for (int i = 0; i < p->metadata_count; i++) {
-        const pt_meta_entry *e = &p->metadata[i];
-        if (!add_text(obj, e->key ? e->key : "", e->value ? e->value : "")) {
-            cJSON_Delete(obj);
-            return NULL;
-        }
-    }
-    return obj;
-}
-
-cJSON *pt_payment_to_json(const pt_payment *p)
-{
-    cJSON *obj;
-    cJSON *meta;
-    bool ok;
-
-    if (p == NULL)
-        return NULL;
-    obj = cJSON_CreateObject();
-    if (obj == NULL)
-        return NULL;
-    /* Member order follows the contract's example, for readers of logs. */
-    ok = add_text(obj, "id", p->id) && add_int64(obj, "amount", p->amount) &&
-         add_text(obj, "currency", p->currency) &&
-         add_text(obj, "payer", p->payer ? p->payer : "") &&
-         add_text(obj, "payee", p->payee ? p->payee : "") &&
-         add_text(obj, "reference", p->reference) && add_text(obj, "description", p->description) &&
-         add_text(obj, "method", pt_method_name(p->method)) &&
-         add_text(obj, "status", pt_status_name(p->status)) &&
-         add_int64(obj, "amount_refunded", p->amount_refunded);
-    if (ok) {
-        meta = metadata_to_json(p);
-        ok = meta != NULL && cJSON_AddItemToObject(obj, "metadata", meta);
-        if (!ok)
-            cJSON_Delete(meta);
-    }
-    ok = ok && add_int64(obj, "version", p->version) &&
-         add_text(obj, "created_at", p->created_at) && add_text(obj, "updated_at", p->updated_at);
-    if (!ok) {
-        cJSON_Delete(obj);
-        return NULL;
-    }
-    return obj;
-}
+/* ---- payment decoding -------------------------------------------------- */
 
 /* The string member `name`, or NULL when absent or not a string. */
 static const char *member_string(const cJSON *obj, const char *name)
@@ -376,208 +221,6 @@ int pt_payment_from_json(const cJSON *obj, pt_payment *out)
         return -1;
     }
     return 0;
-}
-
-/* ---- error bodies ------------------------------------------------------ */
-
-char *pt_error_body(const char *code, const char *message, const char *field)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *err = cJSON_CreateObject();
-    char *printed = NULL;
-    char *body = NULL;
-    bool ok;
-
-    ok = root != NULL && err != NULL && cJSON_AddItemToObject(root, "error", err);
-    if (!ok) {
-        cJSON_Delete(err);
-        cJSON_Delete(root);
-        return NULL;
-    }
-    ok = add_text(err, "code", code ? code : "internal") &&
-         add_text(err, "message", message ? message : "");
-    if (ok && field != NULL && field[0] != '\0')
-        ok = add_text(err, "field", field);
-    if (ok)
-        printed = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (printed == NULL)
-        return NULL;
-    /* cJSON's output belongs to its allocator hooks; the promise here is
-     * a plain malloc'd string, so hand over a copy. */
-    body = strdup(printed);
-    cJSON_free(printed);
-    return body;
-}
-
-/* ---- canonical text ---------------------------------------------------- */
-
-/* A JSON string with the escapes fixed: the two mandatory ones, the short
- * forms for common controls, \u00XX for the rest, everything else raw. */
-static void canon_string(sbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    sb_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-        /* The two mandatory escapes and the short forms, side by side. */
-        static const char bytes[] = "\"\\\b\f\n\r\t";
-        static const char letters[] = "\"\\bfnrt";
-        const char *hit = strchr(bytes, (char) *p);
-        if (hit != NULL) {
-            char esc[2] = {'\\', letters[hit - bytes]};
-            sb_putn(b, esc, 2);
-        } else if (*p < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xF]};
-            sb_putn(b, esc, 6);
-        } else {
-            sb_putc(b, (char) *p);
-        }
-    }
-    sb_putc(b, '"');
-}
-
-/* A number in one spelling per value where that is safe: integers as
- * plain digits, anything else as written (or %.17g without a literal). */
-static void canon_number(sbuf *b, const cJSON *item)
-{
-    const char *lit = pt_json_number_literal(item);
-    double d = item->valuedouble;
-    char tmp[40];
-
-    if (lit != NULL && parse_int_literal(lit, strlen(lit), NULL)) {
-        sb_puts(b, strcmp(lit, "-0") == 0 ? "0" : lit);
-        return;
-    }
-    if (isfinite(d) && d > -EXACT_DOUBLE_MAX && d < EXACT_DOUBLE_MAX && d == (double) (int64_t) d) {
-        snprintf(tmp, sizeof tmp, "%" PRId64, (int64_t) d);
-        sb_puts(b, tmp);
-        return;
-    }
-    if (lit != NULL) {
-        sb_puts(b, lit);
-        return;
-    }
-    if (!isfinite(d)) {
-        sb_puts(b, "null"); /* what cJSON prints for them too */
-        return;
-    }
-    snprintf(tmp, sizeof tmp, "%.17g", d);
-    /* A locale may print a decimal comma; JSON wants a point. */
-    for (char *c = tmp; *c; c++) {
-        if (!(*c >= '0' && *c <= '9') && *c != '-' && *c != '+' && *c != 'e' && *c != 'E')
-            *c = '.';
-    }
-    sb_puts(b, tmp);
-}
-
-/* One object member while sorting: its position breaks ties between
- * equal keys, so the output is the same on every platform. */
-typedef struct member_ref {
-    const cJSON *item;
-    size_t index;
-} member_ref;
-
-static int member_cmp(const void *va, const void *vb)
-{
-    const member_ref *a = va;
-    const member_ref *b = vb;
-    int c = strcmp(a->item->string ? a->item->string : "", b->item->string ? b->item->string : "");
-
-    if (c != 0)
-        return c;
-    return a->index < b->index ? -1 : a->index > b->index;
-}
-
-static void canon_value(sbuf *b, const cJSON *item);
-
-/* An object with its members sorted by key bytes (code point order). */
-static void canon_object(sbuf *b, const cJSON *obj)
-{
-    member_ref *refs;
-    size_t n = 0;
-    const cJSON *c;
-
-    for (c = obj->child; c != NULL; c = c->next)
-        n++;
-    if (n == 0) {
-        sb_puts(b, "{}");
-        return;
-    }
-    refs = malloc(n * sizeof *refs);
-    if (refs == NULL) {
-        b->failed = true;
-        return;
-    }
-    n = 0;
-    for (c = obj->child; c != NULL; c = c->next) {
-        refs[n].item = c;
-        refs[n].index = n;
-        n++;
-    }
-    qsort(refs, n, sizeof *refs, member_cmp);
-    sb_putc(b, '{');
-    for (size_t i = 0; i < n && !b->failed; i++) {
-        if (i > 0)
-            sb_putc(b, ',');
-        canon_string(b, refs[i].item->string);
-        sb_putc(b, ':');
-        canon_value(b, refs[i].item);
-    }
-    sb_putc(b, '}');
-    free(refs);
-}
-
-static void canon_value(sbuf *b, const cJSON *item)
-{
-    const cJSON *c;
-
-    if (b->failed)
-        return;
-    switch (item->type & 0xFF) {
-    case cJSON_False:
-        sb_puts(b, "false");
-        break;
-    case cJSON_True:
-        sb_puts(b, "true");
-        break;
-    case cJSON_NULL:
-        sb_puts(b, "null");
-        break;
-    case cJSON_Number:
-        canon_number(b, item);
-        break;
-    case cJSON_String:
-        canon_string(b, item->valuestring);
-        break;
-    case cJSON_Raw:
-        sb_puts(b, item->valuestring ? item->valuestring : "null");
-        break;
-    case cJSON_Array:
-        sb_putc(b, '[');
-        for (c = item->child; c != NULL && !b->failed; c = c->next) {
-            if (c != item->child)
-                sb_putc(b, ',');
-            canon_value(b, c);
-        }
-        sb_putc(b, ']');
-        break;
-    case cJSON_Object:
-        canon_object(b, item);
-        break;
-    default:
-        sb_puts(b, "null");
-    }
-}
-
-char *pt_json_canonical(const cJSON *item)
-{
-    sbuf b = {0};
-
-    if (item == NULL)
-        return NULL;
-    canon_value(&b, item);
-    return sb_finish(&b);
 }
 
 /* ---- strict request parser --------------------------------------------- */
