@@ -41,9 +41,8 @@ static void backlog_free(void *arg)
 }
 
 /* store_event_fn (worker thread): one event as a ready frame. */
-static int backlog_row(void *ctx, int64_t seq, const char *type, const char *at,
-                       const char *actor, const char *payment, size_t payment_len,
-                       const char *refund)
+static int backlog_row(void *ctx, int64_t seq, const char *type, const char *at, const char *actor,
+                       const char *payment, size_t payment_len, const char *refund)
 {
     struct backlog *b = ctx;
     const struct stream_event ev = {.seq = seq,

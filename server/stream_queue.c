@@ -101,8 +101,8 @@ struct stream_msg *stream_msg_event(const struct stream_event *ev)
     char seqtext[24];
     int seqlen = snprintf(seqtext, sizeof seqtext, "%" PRId64, ev->seq);
     static const char a[] = "{\"type\":\"event\",\"event\":\"",
-                      b[] = "\",\"seq\":", c[] = ",\"at\":\"", ac[] = "\",\"actor\":",
-                      d[] = ",\"payment\":", rf[] = ",\"refund\":";
+                      b[] = "\",\"seq\":", c[] = ",\"at\":\"",
+                      ac[] = "\",\"actor\":", d[] = ",\"payment\":", rf[] = ",\"refund\":";
     const char *type = ev->type, *at = ev->at, *payment = ev->payment;
     const char *actor = ev->actor ? ev->actor : "null", *refund = ev->refund;
     size_t payment_len = ev->payment_len;
