@@ -12,6 +12,10 @@
 # The server runs with its default pool of 8 database connections (set
 # BENCH_POOL to change it), and so does the peer.
 #
+# BENCH_CASES (an extended regex, e.g. '^create') keeps only the matching
+# cases; BENCH_BUILD names another release build directory to measure
+# (for before/after figures of one change).
+#
 # usage: tests/bench/http-bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,6 +61,7 @@ for spec in "create:16:create.lua:/:pgbench-create.sql:0" "create:64:create.lua:
             "get:16:get.lua:/:pgbench-get.sql:0" "get:64:get.lua:/:pgbench-get.sql:0" \
             "list50:16::/v1/payments?limit=50:pgbench-list.sql:0" "list50:64::/v1/payments?limit=50:pgbench-list.sql:0"; do
     IFS=: read -r name clients script path sql idem <<<"$spec"
+    [[ $name =~ ${BENCH_CASES:-.} ]] || continue
     [ -n "$script" ] || script=report.lua
     srv=(); p99=(); peer=(); pgb=(); pgx=()
     for _ in $(seq 1 "$rounds"); do

@@ -58,7 +58,7 @@ bench_server_start() {
     env "${auth[@]}" PAYTRACKR_LISTEN="127.0.0.1:$PORT" PAYTRACKR_ADMIN_LISTEN="127.0.0.1:$ADMIN" \
         PAYTRACKR_DATABASE_URL="$DBURL" PAYTRACKR_DB_POOL_SIZE="$1" \
         PAYTRACKR_DB_QUEUE_SIZE=4096 PAYTRACKR_LOG_FORMAT=json \
-        "$bench_root/build-release/server/paytrackr-server" >/dev/null 2>"$PGDIR/server.log" &
+        "${BENCH_BUILD:-$bench_root/build-release}/server/paytrackr-server" >/dev/null 2>"$PGDIR/server.log" &
     SERVER_PID=$!
     for _ in $(seq 1 200); do
         if curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1; then
