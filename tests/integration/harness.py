@@ -167,7 +167,7 @@ class PgCluster:
 
     def _pg_ctl_start(self):
         opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c max_connections=200" % (self.port, self.sockdir))
+                "-c max_connections=1000" % (self.port, self.sockdir))
         return self._run_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.logfile),
                              "-w", "-t", "60", "-o", opts, "start"], what="pg_ctl start",
                             check=False, timeout=90)

@@ -46,7 +46,8 @@ def test_export_writes_the_filtered_payments(server, api, tui_factory):
     t.keys("/")
     t.type(tag)
     t.keys("Enter")
-    t.wait_for(lambda s: "3 payments" in s and "filter:" in s, message="the 3 filtered rows")
+    t.wait_for(lambda s: "3 payments" in s and "filter:" in s and "(row 1)" in s,
+               message="the 3 filtered rows")
     _export(t, out)
     t.wait_for("exported 3 payments to %s" % out, timeout=20)
     rows = _read_csv(out)

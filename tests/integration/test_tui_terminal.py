@@ -38,7 +38,9 @@ def test_filter_sort_order_help_and_quit_restore_terminal(server, api, tui_facto
     t.keys("/")
     t.type(tag)
     t.keys("Enter")
-    screen = t.wait_for(lambda s: "2 payments" in s and "filter:" in s, message="2 rows")
+    # The count comes from /v1/stats, apart from the rows: wait for both.
+    screen = t.wait_for(lambda s: "2 payments" in s and "filter:" in s and newer["payer"] in s
+                        and older["payer"] in s, message="2 rows")
     assert screen.index(newer["payer"]) < screen.index(older["payer"]), screen
 
     t.keys("o")

@@ -229,9 +229,14 @@ def test_failing_receiver_gets_the_same_event_again_then_the_rest(wh_server, rec
     assert sorted(x["attempt"] for x in first) == [1, 2, 3, 4]
     assert [x["status_code"] for x in sorted(first, key=lambda x: x["attempt"])] == [500, 500, 500,
                                                                                      200]
-    m = harness.Api("127.0.0.1", srv.admin.port).get("/metrics", token=None).raw.decode()
+    admin = harness.Api("127.0.0.1", srv.admin.port)
+    lag_line = 'paytrackr_webhook_lag_events{endpoint="%s"' % ep["id"]
+    # The lag lines are measured every 5 s on the delivery thread: wait for
+    # the first measurement that knows this endpoint.
+    harness.wait_until(lambda: lag_line in admin.get("/metrics", token=None).raw.decode(), 20.0,
+                       message="the endpoint's lag in /metrics")
+    m = admin.get("/metrics", token=None).raw.decode()
     assert 'paytrackr_webhook_attempts_total{outcome="http_error"} 3' in m
-    assert 'paytrackr_webhook_lag_events{endpoint="%s"' % ep["id"] in m
 
 
 def test_schedule_exhausted_disables_then_enabling_resumes(wh_server, receiver, pg, own_db):
