@@ -26,11 +26,15 @@
 #include "wh_guard.h"
 #include "wh_sign.h"
 
-#define WH_SLOTS          128   /* endpoints one replica works on at once */
-#define WH_BATCH          8     /* events read ahead per endpoint */
-#define WH_RESP_MAX       4096  /* response bytes read, the rest is not */
-#define WH_TIMEOUT_MS     10000 /* an answer later than this is a failure */
-#define WH_TICK_US        500000
+#define WH_SLOTS      128   /* endpoints one replica works on at once */
+#define WH_BATCH      8     /* events read ahead per endpoint */
+#define WH_RESP_MAX   4096  /* response bytes read, the rest is not */
+#define WH_TIMEOUT_MS 10000 /* an answer later than this is a failure */
+#define WH_TICK_US    500000
+/* Wake-ups (one per committed event, on every replica) are served at most
+ * this often: a burst of events costs a replica a few rounds, not two
+ * queries per event, whether or not any endpoint exists. */
+#define WH_WAKE_GAP_US    20000
 #define WH_LAG_EVERY_US   (5 * 1000000LL)
 #define WH_PRUNE_EVERY_US (10 * 1000000LL)
 #define WH_LAG_ENDPOINTS  500 /* endpoints shown in /metrics */
@@ -171,6 +175,8 @@ struct webhooks {
     int nresults;
     int64_t stable;
     int64_t next_tick_us, next_renew_us, next_lag_us, next_prune_us;
+    int64_t next_wake_round_us; /* the next wake-up served no earlier */
+    bool wake_pending;          /* a wake-up waits for next_wake_round_us */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -1082,6 +1088,19 @@ static bool db_round(struct webhooks *wh, bool woken)
     return wh->conn != NULL;
 }
 
+/* Whether this round serves a wake-up: one came (now or earlier) and the
+ * last one served is WH_WAKE_GAP_US ago; otherwise it stays pending. */
+static bool wake_due(struct webhooks *wh)
+{
+    bool woken = take_wake(wh) || wh->wake_pending;
+    int64_t t = now_us();
+    wh->wake_pending = woken && t < wh->next_wake_round_us;
+    if (!woken || wh->wake_pending)
+        return false;
+    wh->next_wake_round_us = t + WH_WAKE_GAP_US;
+    return true;
+}
+
 static void *thread_main(void *arg)
 {
     struct webhooks *wh = arg;
@@ -1093,7 +1112,7 @@ static void *thread_main(void *arg)
             continue;
         }
         backoff_us = 200000;
-        if (!db_round(wh, take_wake(wh)))
+        if (!db_round(wh, wake_due(wh)))
             continue;
         start_transfers(wh);
         int running = 0;
@@ -1105,7 +1124,10 @@ static void *thread_main(void *arg)
         }
         if (any_idle(wh))
             continue;
-        int64_t wait_ms = (wh->next_tick_us - now_us()) / 1000;
+        int64_t until = wh->next_tick_us;
+        if (wh->wake_pending && wh->next_wake_round_us < until)
+            until = wh->next_wake_round_us;
+        int64_t wait_ms = (until - now_us()) / 1000;
         curl_multi_poll(wh->multi, NULL, 0, wait_ms < 1 ? 1 : (int) wait_ms, NULL);
         curl_multi_perform(wh->multi, &running);
         collect_transfers(wh);
