@@ -34,11 +34,7 @@ def bulk_script(tag, batches, per_batch, pause):
 
 
 def test_slow_subscriber_closed_with_4008_memory_bounded(start_server, pg):
-    # The default queue limit: the slow one (which never reads) passes any
-    # limit, while the fast one, a Python client sharing two cores with
-    # the server, PostgreSQL and every other server of the session, keeps
-    # a realistic margin (256 was within reach of its scheduling delays).
-    srv = start_server(PAYTRACKR_WS_QUEUE_MAX="1024",
+    srv = start_server(PAYTRACKR_WS_QUEUE_MAX="256",
                        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:"
                                     "quarantine_size_mb=0")
     tag = harness.unique("slow")
