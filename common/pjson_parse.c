@@ -270,18 +270,6 @@ static void jp_skip_ws(jparser *p)
     }
 }
 
-/* The value of one hex digit, or -1. */
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the four hex digits of a \u escape at p->pos; -1 when malformed. */
 static long jp_hex4(jparser *p)
 {
@@ -290,7 +278,7 @@ static long jp_hex4(jparser *p)
     if (p->len - p->pos < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        int h = hex_value(p->s[p->pos + (size_t) i]);
+        int h = pt_hex_digit(p->s[p->pos + (size_t) i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;

@@ -252,3 +252,14 @@ size_t pt_utf8_truncate(const char *s, size_t max_bytes)
     }
     return i;
 }
+
+int pt_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -14,6 +14,10 @@
 /* True when the `len` bytes at `s` are well-formed UTF-8. */
 bool pt_utf8_valid(const char *s, size_t len);
 
+/* The value of one hex digit (either case), or -1 (JSON \u escapes and
+ * URL percent-escapes both read them). */
+int pt_hex_digit(char c);
+
 /* Number of code points in a NUL-terminated, valid UTF-8 string. */
 size_t pt_utf8_length(const char *s);
 

@@ -545,17 +545,6 @@ static void append_body(struct http_req *rq, const char *in, size_t len)
     rq->body[rq->body_len] = '\0';
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Feeds bytes of a chunked body to the decoder; the data goes to the body.
  * Stops at the end of the body or at the first error. */
 static void dechunk(struct http_req *rq, const char *in, size_t len)
@@ -565,7 +554,7 @@ static void dechunk(struct http_req *rq, const char *in, size_t len)
         char c = in[i];
         switch (rq->chunk_state) {
         case CHUNK_SIZE: {
-            int d = hex_digit(c);
+            int d = pt_hex_digit(c);
             if (d >= 0 && rq->chunk_digits < 15) {
                 rq->chunk_left = rq->chunk_left * 16 + (uint64_t) d;
                 rq->chunk_digits++;
