@@ -17,8 +17,8 @@
  *  - the secret returned by kv_fetch_secret, released with kv_secret_free.
  *
  * kv_fetch_secret blocks (network, timeouts, retries with back-off sleeps):
- * call it at start-up or from a database worker thread, never from the
- * libwebsockets event loop.
+ * call it at start-up or from the Key Vault refresher thread (kvrefresh.h),
+ * never from the libwebsockets event loop.
  *
  * Nothing here logs. Causes written to the caller's buffer name the step
  * and the setting that failed and never contain the token or the secret.

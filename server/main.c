@@ -445,6 +445,7 @@ static int serve(void)
     listener_stop(&srv);
     signal_context = NULL;
     lws_context_destroy(srv.context);
+    free(srv.stream_batch);
     /* After everything that reads the connection string. */
     kvrefresh_stop(refresher);
     ratelimit_stop(&srv);

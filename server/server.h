@@ -59,6 +59,7 @@ struct server {
     bool listener_up;                 /* LISTENing and fetching: part of readiness */
     struct stream_conn *stream_conns; /* open WebSocket connections */
     int stream_open;
+    unsigned char *stream_batch;        /* frames coalesced for one write (stream_queue.c) */
     lws_retry_bo_t ws_retry;            /* the public vhost's policy: no lws pings */
     lws_sorted_usec_list_t sul_ws_ping; /* the stream's keepalive scan */
     bool ws_ping_armed;

@@ -268,12 +268,16 @@ int stream_queue_write(struct stream_conn *c)
     struct stream_msg *first = c->q[c->q_head];
     int rc;
     unsigned sent = 0;
-    if (first->len > STREAM_BATCH_BYTES / 2 || c->q_count == 1) {
+    /* The coalescing buffer is the server's, allocated on first need and
+     * freed at exit; only the service thread writes frames. */
+    if (!c->srv->stream_batch && c->q_count > 1 && first->len <= STREAM_BATCH_BYTES / 2)
+        c->srv->stream_batch = malloc(LWS_PRE + STREAM_BATCH_BYTES);
+    if (first->len > STREAM_BATCH_BYTES / 2 || c->q_count == 1 || !c->srv->stream_batch) {
         rc = lws_write(c->wsi, first->frame, first->len, LWS_WRITE_RAW) < (int) first->len;
         stream_msg_unref(queue_pop(c));
         sent = 1;
     } else {
-        static unsigned char batch[LWS_PRE + STREAM_BATCH_BYTES]; /* service thread only */
+        unsigned char *batch = c->srv->stream_batch;
         size_t used = 0;
         while (c->q_count && used + c->q[c->q_head]->len <= STREAM_BATCH_BYTES) {
             struct stream_msg *m = queue_pop(c);

@@ -85,10 +85,24 @@ def own_db(pg):
     pg.psql("DROP ROLE IF EXISTS %s" % role, db="postgres")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_servers(server_factory):
+    """Stops and checks, when a module ends, the servers its tests and
+    fixtures started (the shared `server` lives on)."""
+    mark = len(server_factory.instances)
+    yield
+    problems = server_factory.stop_started_since(mark)
+    if problems:
+        _SERVER_PROBLEMS.extend(problems)
+        pytest.fail("server problems:\n\n" + "\n\n".join(problems), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def server(start_server):
     """The shared server: auth required, operator op-token, viewer view-token."""
-    return start_server()
+    srv = start_server()
+    srv.session_lived = True
+    return srv
 
 
 @pytest.fixture(scope="session")

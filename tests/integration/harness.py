@@ -429,6 +429,8 @@ class ServerProcess:
         self.proc = None
         self.returncode = None
         self.expected_rc = 0
+        self.session_lived = False  # set for the session's shared servers
+        self.checked = False  # stopped and checked before the session's end
 
     def spawn(self, args=()):
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
@@ -618,8 +620,25 @@ class ServerFactory:
     def stop_all(self):
         problems = []
         for srv in self.instances:
+            if srv.checked:
+                continue
             srv.stop()
             problems.extend(srv.problems())
+        return problems
+
+    def stop_started_since(self, mark):
+        """Stops and checks the instances started after `mark` (a length of
+        self.instances) that are not session-lived; returns their problems.
+        A module's servers end with the module: every live server LISTENs
+        and reads every event, so servers left running by earlier modules
+        would load the database and the machine for the rest of the run."""
+        problems = []
+        for srv in self.instances[mark:]:
+            if srv.session_lived or srv.proc is None:
+                continue
+            srv.stop()
+            problems.extend(srv.problems())
+            srv.checked = True
         return problems
 
 
