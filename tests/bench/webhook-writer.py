@@ -13,7 +13,7 @@ port, rate, secs = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 threads = int(os.environ.get("THREADS", "4"))
 total = int(os.environ.get("COUNT", "0")) or int(rate * secs)
 lock = threading.Lock()
-state = {"next": 0}
+state = {"next": 0, "failed": []}
 t0 = time.monotonic()
 
 
@@ -40,9 +40,11 @@ def worker():
         c.request("POST", "/v1/payments", json.dumps(body),
                   {"Content-Type": "application/json"})
         r = c.getresponse()
-        r.read()
+        answer = r.read()
         if r.status != 201:
-            sys.exit("create failed: %d" % r.status)
+            with lock:  # sys.exit() here would end this thread only
+                state["failed"].append("create failed: %d %r" % (r.status, answer[:200]))
+            return
 
 
 ts = [threading.Thread(target=worker) for _ in range(threads)]
@@ -50,4 +52,6 @@ for t in ts:
     t.start()
 for t in ts:
     t.join()
+if state["failed"]:
+    sys.exit("\n".join(state["failed"]))
 print(total)
