@@ -38,6 +38,11 @@
 #define WH_LAG_EVERY_US   (5 * 1000000LL)
 #define WH_PRUNE_EVERY_US (10 * 1000000LL)
 #define WH_LAG_ENDPOINTS  500 /* endpoints shown in /metrics */
+/* Acknowledged deliveries are written back at most this often, in one
+ * statement for every endpoint: an endpoint's next event goes out as soon
+ * as the previous one is acknowledged, not after a database round. */
+#define WH_RECORD_GAP_US 10000
+#define WH_LOG_MAX       1024 /* attempts waiting to be logged */
 
 static const char default_schedule[] = "5,300,1800,7200,18000,36000,36000";
 
@@ -119,6 +124,8 @@ struct wh_slot {
     char id[37];
     int64_t version;   /* config_version when read */
     int64_t delivered; /* delivered_seq in the database */
+    int64_t sent;      /* acknowledged by the endpoint (>= delivered) */
+    bool ending;       /* a result that ends the slot waits to be written */
     int attempt;       /* failed attempts at ev[0] so far */
     char *url;
     char secret[WH_SECRET_MAX];
@@ -137,7 +144,8 @@ struct wh_slot {
     bool allow_private;
 };
 
-/* What one finished slot writes back. */
+/* What ends a slot: a failed attempt (retry later, or disable) or
+ * nothing left to send; written back with the slot's progress. */
 struct wh_result {
     int slot;
     int64_t new_delivered;
@@ -145,7 +153,12 @@ struct wh_result {
     int64_t delay_ms;
     char disable_reason[160]; /* "" to stay enabled */
     bool release;
-    bool logged; /* an attempt to log */
+};
+
+/* One attempt for the deliveries log (the endpoint by id: its slot may
+ * be reused before the log is written). */
+struct wh_attempt {
+    char id[37];
     int64_t seq;
     int attempt_no;
     long status; /* 0 for none */
@@ -173,6 +186,9 @@ struct webhooks {
     struct wh_slot slots[WH_SLOTS];
     struct wh_result results[WH_SLOTS];
     int nresults;
+    struct wh_attempt attempts[WH_LOG_MAX];
+    int nattempts;
+    int64_t next_record_us; /* acknowledged progress written no earlier */
     int64_t stable;
     int64_t next_tick_us, next_renew_us, next_lag_us, next_prune_us;
     int64_t next_wake_round_us; /* the next wake-up served no earlier */
@@ -466,6 +482,7 @@ static void claim(struct webhooks *wh)
         snprintf(s->id, sizeof s->id, "%s", PQgetvalue(res, r, 0));
         s->version = to_i64(PQgetvalue(res, r, 1));
         s->delivered = to_i64(PQgetvalue(res, r, 2));
+        s->sent = s->delivered;
         s->attempt = (int) to_i64(PQgetvalue(res, r, 3));
         s->allow_private = wh->cfg.allow_private;
     }
@@ -520,9 +537,10 @@ static void result_caught_up(struct webhooks *wh, int i)
     struct wh_result *r = &wh->results[wh->nresults++];
     memset(r, 0, sizeof *r);
     r->slot = i;
-    r->new_delivered = wh->stable > wh->slots[i].delivered ? wh->stable : wh->slots[i].delivered;
+    r->new_delivered = wh->stable > wh->slots[i].sent ? wh->stable : wh->slots[i].sent;
     r->new_attempt = wh->slots[i].attempt;
     r->release = true;
+    wh->slots[i].ending = true;
 }
 
 /* Reads the next events of every held endpoint that has none buffered,
@@ -535,10 +553,10 @@ static void fetch_events(struct webhooks *wh)
     buf_str(&afters, "{");
     for (int i = 0; i < WH_SLOTS; i++) {
         struct wh_slot *s = &wh->slots[i];
-        if (!s->used || s->nev > 0 || s->easy)
+        if (!s->used || s->nev > 0 || s->easy || s->ending)
             continue;
         buf_elem(&ids, s->id);
-        buf_elem_i64(&afters, s->delivered);
+        buf_elem_i64(&afters, s->sent);
         idx[n++] = i;
     }
     buf_str(&ids, "}");
@@ -717,7 +735,10 @@ static void start_transfers(struct webhooks *wh)
 {
     for (int i = 0; i < WH_SLOTS; i++) {
         struct wh_slot *s = &wh->slots[i];
-        if (s->used && s->nev > 0 && !s->easy && slot_send(wh, i) < 0) {
+        /* Each transfer logs one attempt: room for all of them first. */
+        if (wh->nattempts > WH_LOG_MAX - WH_SLOTS)
+            return;
+        if (s->used && s->nev > 0 && !s->easy && !s->ending && slot_send(wh, i) < 0) {
             log_msg(wh->log, LOG_WARN, "webhooks: cannot start a delivery to endpoint %s", s->id);
             slot_drop(wh, i);
         }
@@ -766,42 +787,50 @@ static enum wh_outcome classify(struct wh_slot *s, CURLcode code, long status, c
     return WH_NETWORK;
 }
 
-/* Turns a finished transfer into a result to write back. */
+/* Logs a finished transfer's attempt. An acknowledged event is done at
+ * once (the next one may go out now; the progress is written back with
+ * the next record); a failure ends the slot with a result to write. */
 static void finish_transfer(struct webhooks *wh, struct wh_slot *s, CURLcode code)
 {
     long status = 0;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+    struct wh_attempt *a = &wh->attempts[wh->nattempts++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->id, sizeof a->id, "%s", s->id);
+    a->seq = s->ev[0].seq;
+    a->attempt_no = s->attempt + 1;
+    a->duration_ms = (int) ((now_us() - s->t_start_us) / 1000);
+    enum wh_outcome o = classify(s, code, status, a->error, sizeof a->error);
+    a->status = o == WH_REFUSED || o == WH_TIMEOUT || o == WH_NETWORK ? 0 : status;
+    count_outcome(wh, o);
+    slot_end_transfer(wh, s);
+    if (o == WH_OK) {
+        s->sent = a->seq;
+        s->attempt = 0;
+        free(s->ev[0].body);
+        memmove(&s->ev[0], &s->ev[1], (size_t) (s->nev - 1) * sizeof s->ev[0]);
+        s->nev--;
+        return;
+    }
     struct wh_result *r = &wh->results[wh->nresults++];
     memset(r, 0, sizeof *r);
     r->slot = (int) (s - wh->slots);
-    r->logged = true;
-    r->seq = s->ev[0].seq;
-    r->attempt_no = s->attempt + 1;
-    r->duration_ms = (int) ((now_us() - s->t_start_us) / 1000);
-    enum wh_outcome o = classify(s, code, status, r->error, sizeof r->error);
-    r->status = o == WH_REFUSED || o == WH_TIMEOUT || o == WH_NETWORK ? 0 : status;
-    count_outcome(wh, o);
-    r->new_delivered = s->delivered;
-    if (o == WH_OK) {
-        r->new_delivered = r->seq;
-        r->new_attempt = 0;
-    } else if (o == WH_GONE) {
+    r->new_delivered = s->sent;
+    s->ending = true;
+    if (o == WH_GONE) {
         snprintf(r->disable_reason, sizeof r->disable_reason,
-                 "the endpoint answered 410 Gone (seq %" PRId64 ")", r->seq);
-        r->new_attempt = 0;
-    } else if (r->attempt_no > wh->cfg.schedule_len) {
+                 "the endpoint answered 410 Gone (seq %" PRId64 ")", a->seq);
+    } else if (a->attempt_no > wh->cfg.schedule_len) {
         char last[64];
-        copy_cut(last, sizeof last, r->error);
+        copy_cut(last, sizeof last, a->error);
         snprintf(r->disable_reason, sizeof r->disable_reason,
-                 "retry schedule exhausted after %d attempts at seq %" PRId64 ": %s", r->attempt_no,
-                 r->seq, last);
-        r->new_attempt = 0;
+                 "retry schedule exhausted after %d attempts at seq %" PRId64 ": %s", a->attempt_no,
+                 a->seq, last);
     } else {
-        r->new_attempt = r->attempt_no;
-        r->delay_ms = retry_delay_ms(&wh->cfg, r->attempt_no, s->retry_after);
+        r->new_attempt = a->attempt_no;
+        r->delay_ms = retry_delay_ms(&wh->cfg, a->attempt_no, s->retry_after);
         r->release = true;
     }
-    slot_end_transfer(wh, s);
 }
 
 static void collect_transfers(struct webhooks *wh)
@@ -813,14 +842,15 @@ static void collect_transfers(struct webhooks *wh)
             continue;
         struct wh_slot *s = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &s);
-        if (s && s->easy == m->easy_handle && wh->nresults < WH_SLOTS)
+        if (s && s->easy == m->easy_handle)
             finish_transfer(wh, s, m->data.result);
     }
 }
 
 /* ---- writing results back ----------------------------------------------- */
 
-/* The columns of a batch of results, as PostgreSQL array literals. */
+/* The columns of a write-back, as PostgreSQL array literals: one row per
+ * endpoint whose progress or state changed, one per attempt to log. */
 enum {
     COL_ID,
     COL_VERSION,
@@ -830,66 +860,111 @@ enum {
     COL_DELAY,
     COL_REASON,
     COL_RELEASE,
-    COL_SEQ,
-    COL_ATTEMPT_NO,
-    COL_STATUS,
-    COL_ERROR,
-    COL_MS,
+    ALOG_ID,
+    ALOG_SEQ,
+    ALOG_ATTEMPT_NO,
+    ALOG_STATUS,
+    ALOG_ERROR,
+    ALOG_MS,
     COLS
 };
 
-static void columns_add(struct wh_buf *c, const struct wh_slot *s, const struct wh_result *r)
+/* A slot's row: its result when one ends it, else its acknowledged
+ * progress. */
+static void columns_add_slot(struct wh_buf *c, const struct wh_slot *s, const struct wh_result *r)
 {
-    char n[24];
     buf_elem(&c[COL_ID], s->id);
     buf_elem_i64(&c[COL_VERSION], s->version);
     buf_elem_i64(&c[COL_PREV], s->delivered);
-    buf_elem_i64(&c[COL_DELIVERED], r->new_delivered);
-    buf_elem_i64(&c[COL_ATTEMPT], r->new_attempt);
-    buf_elem_i64(&c[COL_DELAY], r->delay_ms);
-    buf_elem(&c[COL_REASON], r->disable_reason[0] ? r->disable_reason : NULL);
-    buf_elem(&c[COL_RELEASE], r->release ? "t" : "f");
-    if (r->logged)
-        buf_elem_i64(&c[COL_SEQ], r->seq);
-    else
-        buf_elem(&c[COL_SEQ], NULL);
-    buf_elem_i64(&c[COL_ATTEMPT_NO], r->attempt_no);
-    snprintf(n, sizeof n, "%ld", r->status);
-    buf_elem(&c[COL_STATUS], r->status > 0 ? n : NULL);
-    buf_elem(&c[COL_ERROR], r->error[0] ? r->error : NULL);
-    buf_elem_i64(&c[COL_MS], r->duration_ms);
+    buf_elem_i64(&c[COL_DELIVERED], r ? r->new_delivered : s->sent);
+    buf_elem_i64(&c[COL_ATTEMPT], r ? r->new_attempt : 0);
+    buf_elem_i64(&c[COL_DELAY], r ? r->delay_ms : 0);
+    buf_elem(&c[COL_REASON], r && r->disable_reason[0] ? r->disable_reason : NULL);
+    buf_elem(&c[COL_RELEASE], r && r->release ? "t" : "f");
 }
 
-/* Applies a written-back result to the slot: the next event, or the slot
- * ends (released, disabled). */
-static void apply_result(struct webhooks *wh, const struct wh_result *r, bool written)
+static void columns_add_attempt(struct wh_buf *c, const struct wh_attempt *a)
 {
-    struct wh_slot *s = &wh->slots[r->slot];
-    if (!written || r->release || r->disable_reason[0]) {
-        if (!written)
-            slot_drop(wh, r->slot); /* someone else changed it: let go */
-        else
-            slot_free(wh, s);
-        return;
-    }
-    s->delivered = r->new_delivered;
-    s->attempt = r->new_attempt;
-    free(s->ev[0].body);
-    memmove(&s->ev[0], &s->ev[1], (size_t) (s->nev - 1) * sizeof s->ev[0]);
-    s->nev--;
+    char n[24];
+    buf_elem(&c[ALOG_ID], a->id);
+    buf_elem_i64(&c[ALOG_SEQ], a->seq);
+    buf_elem_i64(&c[ALOG_ATTEMPT_NO], a->attempt_no);
+    snprintf(n, sizeof n, "%ld", a->status);
+    buf_elem(&c[ALOG_STATUS], a->status > 0 ? n : NULL);
+    buf_elem(&c[ALOG_ERROR], a->error[0] ? a->error : NULL);
+    buf_elem_i64(&c[ALOG_MS], a->duration_ms);
 }
 
+/* The slot's result waiting to be written, or NULL. */
+static const struct wh_result *slot_result(const struct webhooks *wh, int i)
+{
+    for (int k = 0; k < wh->nresults; k++)
+        if (wh->results[k].slot == i)
+            return &wh->results[k];
+    return NULL;
+}
+
+/* Whether slot `i` has something to write back. */
+static bool slot_changed(const struct webhooks *wh, int i)
+{
+    const struct wh_slot *s = &wh->slots[i];
+    return s->used && (s->ending || s->sent != s->delivered);
+}
+
+/* Whether a write-back is due: a result ends a slot (written at once, so
+ * the endpoint is free for the next claim), or acknowledged progress and
+ * attempts have waited WH_RECORD_GAP_US, or the log is nearly full. */
+static bool record_due(const struct webhooks *wh)
+{
+    if (wh->nresults > 0 || wh->nattempts > WH_LOG_MAX - 2 * WH_SLOTS)
+        return true;
+    if (now_us() < wh->next_record_us)
+        return false;
+    if (wh->nattempts > 0)
+        return true;
+    for (int i = 0; i < WH_SLOTS; i++)
+        if (slot_changed(wh, i))
+            return true;
+    return false;
+}
+
+/* Applies a written (or refused) row to its slot: progress is now the
+ * database's, or the slot ends (a result, or someone else changed it). */
+static void apply_row(struct webhooks *wh, int i, int64_t new_delivered, bool written)
+{
+    struct wh_slot *s = &wh->slots[i];
+    if (!written)
+        slot_drop(wh, i); /* someone else changed it: let go */
+    else if (s->ending)
+        slot_free(wh, s);
+    else
+        s->delivered = new_delivered;
+}
+
+/* Writes back, in one statement, every slot's progress or result and the
+ * attempts to log. */
 static void record_results(struct webhooks *wh)
 {
-    if (wh->nresults == 0)
+    int rows[WH_SLOTS], nrows = 0;
+    int64_t wrote[WH_SLOTS];
+    for (int i = 0; i < WH_SLOTS; i++)
+        if (slot_changed(wh, i))
+            rows[nrows++] = i;
+    wh->next_record_us = now_us() + WH_RECORD_GAP_US;
+    if (nrows == 0 && wh->nattempts == 0)
         return;
     struct wh_buf c[COLS];
     for (int k = 0; k < COLS; k++) {
         c[k] = (struct wh_buf){.ok = true};
         buf_str(&c[k], "{");
     }
-    for (int k = 0; k < wh->nresults; k++)
-        columns_add(c, &wh->slots[wh->results[k].slot], &wh->results[k]);
+    for (int k = 0; k < nrows; k++) {
+        const struct wh_result *r = slot_result(wh, rows[k]);
+        wrote[k] = r ? r->new_delivered : wh->slots[rows[k]].sent;
+        columns_add_slot(c, &wh->slots[rows[k]], r);
+    }
+    for (int k = 0; k < wh->nattempts; k++)
+        columns_add_attempt(c, &wh->attempts[k]);
     bool ok = true;
     for (int k = 0; k < COLS; k++) {
         buf_str(&c[k], "}");
@@ -905,13 +980,14 @@ static void record_results(struct webhooks *wh)
         res = PQexecParams(
             wh->conn,
             "WITH r AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], "
-            " $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::bool[], $11::bigint[], "
-            " $12::int[], $13::int[], $14::text[], $15::int[]) AS r(id, version, prev, "
-            " new_delivered, new_attempt, delay_ms, reason, release, seq, attempt_no, status, "
-            " error, ms)), "
+            " $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::bool[]) AS r(id, version, "
+            " prev, new_delivered, new_attempt, delay_ms, reason, release)), "
+            "l AS (SELECT * FROM unnest($11::uuid[], $12::bigint[], $13::int[], $14::int[], "
+            " $15::text[], $16::int[]) WITH ORDINALITY AS l(id, seq, attempt_no, status, error, "
+            " ms, n)), "
             "ins AS (INSERT INTO webhook_deliveries (endpoint_id, seq, attempt, status_code, "
-            " error, duration_ms) SELECT r.id, r.seq, r.attempt_no, r.status, r.error, r.ms "
-            " FROM r JOIN webhook_endpoints x ON x.id = r.id WHERE r.seq IS NOT NULL) "
+            " error, duration_ms) SELECT l.id, l.seq, l.attempt_no, l.status, l.error, l.ms "
+            " FROM l JOIN webhook_endpoints x ON x.id = l.id ORDER BY l.n) "
             "UPDATE webhook_endpoints w SET delivered_seq = r.new_delivered, "
             " attempt = r.new_attempt, "
             " next_attempt_at = now() + r.delay_ms * interval '1 millisecond', "
@@ -925,25 +1001,24 @@ static void record_results(struct webhooks *wh)
             2 + COLS, NULL, params, NULL, NULL, 0);
     for (int k = 0; k < COLS; k++)
         free(c[k].s);
+    wh->nattempts = 0;
+    wh->nresults = 0;
     if (!res || !query_ok(res)) {
         query_failed(wh, "recording deliveries", res);
         PQclear(res);
         /* Nothing was written: the leases run out and the attempts in
          * question are made again, by us or another replica. */
-        for (int k = 0; k < wh->nresults; k++)
-            slot_free(wh, &wh->slots[wh->results[k].slot]);
-        wh->nresults = 0;
+        for (int k = 0; k < nrows; k++)
+            slot_free(wh, &wh->slots[rows[k]]);
         return;
     }
-    for (int k = 0; k < wh->nresults; k++) {
-        const struct wh_result *r = &wh->results[k];
+    for (int k = 0; k < nrows; k++) {
         bool written = false;
         for (int row = 0; row < PQntuples(res) && !written; row++)
-            written = strcmp(PQgetvalue(res, row, 0), wh->slots[r->slot].id) == 0;
-        apply_result(wh, r, written);
+            written = strcmp(PQgetvalue(res, row, 0), wh->slots[rows[k]].id) == 0;
+        apply_row(wh, rows[k], wrote[k], written);
     }
     PQclear(res);
-    wh->nresults = 0;
 }
 
 /* ---- periodic work ------------------------------------------------------ */
@@ -1046,7 +1121,8 @@ static void prune_log(struct webhooks *wh)
 static bool any_idle(const struct webhooks *wh)
 {
     for (int i = 0; i < WH_SLOTS; i++)
-        if (wh->slots[i].used && wh->slots[i].nev == 0 && !wh->slots[i].easy)
+        if (wh->slots[i].used && wh->slots[i].nev == 0 && !wh->slots[i].easy &&
+            !wh->slots[i].ending)
             return true;
     return false;
 }
@@ -1071,7 +1147,8 @@ static bool db_round(struct webhooks *wh, bool woken)
     }
     if (wh->conn && any_idle(wh)) {
         fetch_events(wh);
-        record_results(wh); /* the caught-up ones */
+        if (wh->nresults > 0)
+            record_results(wh); /* the caught-up ones, with whatever else waits */
     }
     if (wh->conn && t >= wh->next_renew_us) {
         renew_leases(wh);
@@ -1101,6 +1178,18 @@ static bool wake_due(struct webhooks *wh)
     return true;
 }
 
+/* Moves the transfers on: starts what may start, collects what finished,
+ * and sends at once the next event of each endpoint that acknowledged. */
+static void transfer_round(struct webhooks *wh)
+{
+    int running = 0;
+    start_transfers(wh);
+    curl_multi_perform(wh->multi, &running);
+    collect_transfers(wh);
+    start_transfers(wh);
+    curl_multi_perform(wh->multi, &running);
+}
+
 static void *thread_main(void *arg)
 {
     struct webhooks *wh = arg;
@@ -1114,11 +1203,8 @@ static void *thread_main(void *arg)
         backoff_us = 200000;
         if (!db_round(wh, wake_due(wh)))
             continue;
-        start_transfers(wh);
-        int running = 0;
-        curl_multi_perform(wh->multi, &running);
-        collect_transfers(wh);
-        if (wh->nresults > 0) {
+        transfer_round(wh);
+        if (record_due(wh)) {
             record_results(wh);
             continue;
         }
@@ -1127,11 +1213,13 @@ static void *thread_main(void *arg)
         int64_t until = wh->next_tick_us;
         if (wh->wake_pending && wh->next_wake_round_us < until)
             until = wh->next_wake_round_us;
+        if (wh->nattempts > 0 && wh->next_record_us < until)
+            until = wh->next_record_us;
         int64_t wait_ms = (until - now_us()) / 1000;
         curl_multi_poll(wh->multi, NULL, 0, wait_ms < 1 ? 1 : (int) wait_ms, NULL);
-        curl_multi_perform(wh->multi, &running);
-        collect_transfers(wh);
-        record_results(wh);
+        transfer_round(wh);
+        if (record_due(wh))
+            record_results(wh);
     }
     /* Leaving: abandon what is in flight and hand every lease back. */
     for (int i = 0; i < WH_SLOTS; i++)

@@ -10,9 +10,12 @@
  * `delivered_seq` (acknowledged), `attempt`, `next_attempt_at` and a
  * lease. The thread takes leases on due endpoints with FOR UPDATE SKIP
  * LOCKED (at most WH_SLOTS at once), reads up to WH_BATCH matching events
- * after `delivered_seq` and up to the stable seq, sends one event per
- * endpoint at a time, and writes every result back only while its lease,
- * the endpoint's config_version and delivered_seq are unchanged. A
+ * after `delivered_seq` and up to the stable seq, and sends one event per
+ * endpoint at a time: the next as soon as the previous is acknowledged.
+ * Acknowledgements and the attempts log are written back in batches (at
+ * most every WH_RECORD_GAP_US, every endpoint in one statement), each
+ * only while its lease, the endpoint's config_version and delivered_seq
+ * are unchanged; a server that dies sends those few again elsewhere. A
  * failure releases the lease with `next_attempt_at` set from the retry
  * schedule, so any replica may send the retry; an endpoint with nothing
  * left to send is released too. Leases are renewed while held and expire
