@@ -39,8 +39,6 @@ void guard_vhost_options(const struct server *srv, struct lws_context_creation_i
 
 int guard_admit_connection(struct server *srv)
 {
-    /* One server per process: when the cap last made a log line. */
-    static int64_t last_warning_us;
     /* Closing right after accept() costs nothing further; answering would
      * mean a TLS handshake for every connection over the cap. */
     if (srv->metrics.connections_open < (uint64_t) srv->cfg.max_connections)
@@ -48,8 +46,8 @@ int guard_admit_connection(struct server *srv)
     srv->metrics.connections_refused++;
     /* A flood must not also flood the log: at most a line a minute. */
     int64_t now = server_now_us();
-    if (!last_warning_us || now - last_warning_us >= GUARD_WARN_EVERY_US) {
-        last_warning_us = now;
+    if (!srv->cap_warned_us || now - srv->cap_warned_us >= GUARD_WARN_EVERY_US) {
+        srv->cap_warned_us = now;
         log_msg(&srv->log, LOG_WARN,
                 "PAYTRACKR_MAX_CONNECTIONS (%d) reached: closing new connections at once "
                 "(%llu so far)",

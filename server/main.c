@@ -198,7 +198,11 @@ static void keyvault_settings(const struct config *cfg, kv_config *kv)
 /* ---- serving ---------------------------------------------------------------- */
 
 static const struct lws_protocols public_protocols[] = {
-    {"http", http_callback, sizeof(struct http_req), 0, 0, NULL, 0},
+    /* tx_packet_size: one send() per answer piece. With 0, lws 4.1.6 cuts
+     * every write into 4 KiB sends (its service buffer), buffers the rest
+     * and sends it a piece per loop turn, and an answer not fully sent
+     * when it is finished costs the keep-alive connection. */
+    {"http", http_callback, sizeof(struct http_req), 0, 0, NULL, HTTP_HEADERS_MAX + HTTP_CHUNK},
     STREAM_PROTOCOL,
     LISTENER_PROTOCOL,
     {NULL, NULL, 0, 0, 0, NULL, 0},

@@ -68,6 +68,7 @@ struct server {
     struct ratelimit *rl_callers; /* requests per token */
     struct ratelimit *rl_peers;   /* failed authentications per address */
     lws_sorted_usec_list_t sul_guard;
+    int64_t cap_warned_us; /* when the connection cap last made a log line */
 
     /* webhooks (webhook.c): settings, and the delivery thread */
     struct wh_config whcfg;

@@ -1,11 +1,16 @@
 -- wrk: POST distinct valid payments (each thread and request differ).
 -- With BENCH_IDEMPOTENCY=1 every request carries its own Idempotency-Key.
+--
+-- setup() runs in wrk's main Lua state and thread:set() sets a *global*
+-- in the thread's own state: thread_id must stay global (a chunk-level
+-- local would shadow it and every thread would send the same keys).
 local counter = 0
-local thread_id = 0
 local with_key = os.getenv("BENCH_IDEMPOTENCY") == "1"
+local next_thread = 0
 
 function setup(thread)
-  thread:set("thread_id", math.random(1, 1000000))
+  next_thread = next_thread + 1
+  thread:set("thread_id", next_thread)
 end
 
 request = function()
@@ -18,7 +23,7 @@ request = function()
     headers[k] = v
   end
   if with_key then
-    headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", thread_id, counter, math.random(1, 1000000000))
+    headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", os.time(), thread_id, counter)
   end
   return wrk.format("POST", "/v1/payments", headers, body)
 end

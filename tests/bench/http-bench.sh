@@ -53,9 +53,12 @@ run_pgbench() { # clients sqlfile mode
 }
 
 rps() { sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$1"; }
+# Answers other than 2xx and socket errors: a figure made of refusals is
+# no figure, so every row shows them (server and peer, all rounds).
+errs() { sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$1"; }
 
-printf '%-12s %7s %10s %8s %9s %7s %12s %7s %12s %7s\n' case clients "server/s" "p99 ms" \
-    "peer/s" "x peer" "prepared/s" ratio "extended/s" ratio
+printf '%-12s %7s %10s %8s %9s %7s %12s %7s %12s %7s %7s\n' case clients "server/s" "p99 ms" \
+    "peer/s" "x peer" "prepared/s" ratio "extended/s" ratio errors
 for spec in "create:16:create.lua:/:pgbench-create.sql:0" "create:64:create.lua:/:pgbench-create.sql:0" \
             "create-idem:16:create.lua:/:pgbench-create.sql:1" "create-idem:64:create.lua:/:pgbench-create.sql:1" \
             "get:16:get.lua:/:pgbench-get.sql:0" "get:64:get.lua:/:pgbench-get.sql:0" \
@@ -63,15 +66,18 @@ for spec in "create:16:create.lua:/:pgbench-create.sql:0" "create:64:create.lua:
     IFS=: read -r name clients script path sql idem <<<"$spec"
     [[ $name =~ ${BENCH_CASES:-.} ]] || continue
     [ -n "$script" ] || script=report.lua
-    srv=(); p99=(); peer=(); pgb=(); pgx=()
+    srv=(); p99=(); peer=(); pgb=(); pgx=(); errors=0
     for _ in $(seq 1 "$rounds"); do
         bench_server_start "$pool"
         line=$(run_wrk "$PORT" "$clients" "$script" "$path" "$idem")
         bench_server_stop
         srv+=("$(rps "$line")")
+        errors=$((errors + $(errs "$line")))
         p99+=("$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")")
         bench_peer_start "$pool"
-        peer+=("$(rps "$(run_wrk "$PEER_PORT" "$clients" "$script" "$path" 0)")")
+        line=$(run_wrk "$PEER_PORT" "$clients" "$script" "$path" 0)
+        peer+=("$(rps "$line")")
+        errors=$((errors + $(errs "$line")))
         bench_peer_stop
         pgb+=("$(run_pgbench "$clients" "$sql" prepared)")
         pgx+=("$(run_pgbench "$clients" "$sql" extended)")
@@ -81,6 +87,6 @@ for spec in "create:16:create.lua:/:pgbench-create.sql:0" "create:64:create.lua:
     n=$(printf '%s\n' "${peer[@]}" | median)
     g=$(printf '%s\n' "${pgb[@]}" | median)
     x=$(printf '%s\n' "${pgx[@]}" | median)
-    printf '%-12s %7s %10.0f %8.2f %9.0f %7.2f %12.0f %7.2f %12.0f %7.2f\n' "$name" "$clients" "$s" "$p" \
-        "$n" "$(ratio "$s" "$n")" "$g" "$(ratio "$s" "$g")" "$x" "$(ratio "$s" "$x")"
+    printf '%-12s %7s %10.0f %8.2f %9.0f %7.2f %12.0f %7.2f %12.0f %7.2f %7d\n' "$name" "$clients" "$s" "$p" \
+        "$n" "$(ratio "$s" "$n")" "$g" "$(ratio "$s" "$g")" "$x" "$(ratio "$s" "$x")" "$errors"
 done

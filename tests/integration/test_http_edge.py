@@ -223,6 +223,27 @@ def test_keep_alive_clients_that_send_at_once_are_never_refused(srv, pg):
     assert db_counts(pg)["payments"] == before["payments"] + per_client * clients
 
 
+def test_large_answers_keep_the_connection_alive(srv):
+    """An answer of tens of kilobytes leaves a keep-alive connection open.
+    lws 4.1.6 used to cut every answer into 4 KiB sends and buffer the
+    rest, and an answer still buffered when finished closed the
+    connection: every list page cost the client a reconnect."""
+    for _ in range(30):
+        r = srv.api.post("/v1/payments", payment_body(description="d" * 1000))
+        assert r.status == 201, r
+    get = (b"GET /v1/payments?limit=30 HTTP/1.1\r\nHost: x\r\n" + AUTH + b"\r\n")
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    try:
+        for _ in range(3):
+            s.sendall(get)
+            resps, closed, _ = read_responses(s, 1)
+            assert [r[0] for r in resps] == [200], resps
+            assert len(resps[0][2]) > 30000, len(resps[0][2])
+            assert not closed, "the server closed the connection after a large answer"
+    finally:
+        s.close()
+
+
 def test_body_pipelined_behind_a_body_is_refused(srv, pg):
     before = db_counts(pg)
     data = post(json.dumps(payment_body()).encode()) + post(json.dumps(payment_body()).encode())

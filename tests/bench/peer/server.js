@@ -34,7 +34,9 @@ const GET_SQL = `SELECT ${COLUMNS} FROM payments WHERE id = $1::uuid AND deleted
 const LIST_SQL = `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC',
   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts FROM payments
   WHERE deleted_at IS NULL AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
-  ORDER BY created_at DESC, id DESC LIMIT $1`;
+  ORDER BY payments.created_at DESC, payments.id DESC LIMIT $1`;
+// Qualified: a bare "id" would sort by the output column id::text, which
+// the (created_at, id) index cannot give in order (a sort of every row).
 const METHODS = new Set(['card', 'bank_transfer', 'cash', 'wallet', 'other']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
