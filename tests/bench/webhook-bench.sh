@@ -11,6 +11,9 @@
 #
 # usage: tests/bench/webhook-bench.sh
 #   env: ENDPOINTS ("10 100") RATE (100) SECONDS_PER_RUN (20) BACKLOG (500)
+#        WARMUP (3): seconds at RATE before each latency run, not measured
+#        (the receiver's JIT, the new endpoints' first claims, caches), as
+#        the stream benchmark does
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/bench/lib.sh
@@ -19,6 +22,7 @@ counts=${ENDPOINTS:-"10 100"}
 rate=${RATE:-100}
 secs=${SECONDS_PER_RUN:-20}
 backlog=${BACKLOG:-500}
+warmup=${WARMUP:-3}
 
 cd "$bench_root"
 if [ ! -f build-release/build.ninja ]; then
@@ -70,7 +74,12 @@ for n in $counts; do
         curl -fsS -o /dev/null -H 'Content-Type: application/json' \
             -d "{\"url\":\"http://127.0.0.1:$RPORT/e$i\"}" "http://127.0.0.1:$PORT/v1/webhook_endpoints"
     done
-    # latency at a steady rate
+    # latency at a steady rate, after a warm-up at that rate
+    curl -fsS -X POST "http://127.0.0.1:$RPORT/reset"
+    if [ "$warmup" -gt 0 ]; then
+        made=$(THREADS=4 /usr/bin/python3 "$here/webhook-writer.py" "$PORT" "$rate" "$warmup")
+        wait_count $((made * n))
+    fi
     curl -fsS -X POST "http://127.0.0.1:$RPORT/reset"
     made=$(THREADS=4 /usr/bin/python3 "$here/webhook-writer.py" "$PORT" "$rate" "$secs")
     wait_count $((made * n))
