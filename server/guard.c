@@ -95,6 +95,8 @@ int guard_check_url(struct http_req *rq, size_t path_len)
  * receiving through every try gets a bound instead, on the side `upper`
  * says (the caller's safe side).
  */
+#define GUARD_COUNTER_TRIES 8
+
 static bool socket_consumed(struct lws *wsi, bool upper, uint64_t *out)
 {
     int fd = lws_get_socket_fd(wsi);
@@ -110,7 +112,7 @@ static bool socket_consumed(struct lws *wsi, bool upper, uint64_t *out)
             tl < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received ||
             ioctl(fd, FIONREAD, &after) < 0)
             return false;
-        if (before == after || attempt == 7) {
+        if (before == after || attempt == GUARD_COUNTER_TRIES - 1) {
             *out = ti.tcpi_bytes_received - (uint64_t) (upper ? before : after);
             return true;
         }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #include "api.h"
 #include "export.h"
@@ -273,27 +272,6 @@ static void log_request(struct http_req *rq)
     };
     log_fields(&rq->srv->log, rq->status >= 500 ? LOG_WARN : LOG_INFO, "request", fields);
     metrics_observe(&rq->srv->metrics, rq->route, rq->method_name, rq->status, dur);
-}
-
-/*
- * A connection's send buffer holds a whole answer piece (HTTP_CHUNK of
- * body and the headers) with room to spare. Linux starts a socket at
- * 16 KiB (tcp_wmem) and grows it only as the connection proves busy; an
- * answer the socket did not fully take when it is finished costs the
- * keep-alive connection (http_finish_request), so with the default every
- * list page of 50 payments closed its connection and the client had to
- * reconnect for the next request. The kernel charges what is queued, not
- * what is allowed.
- */
-#define HTTP_SNDBUF_BYTES (4 * HTTP_CHUNK)
-
-static void size_send_buffer(void *user)
-{
-    const struct lws_filter_network_conn_args *a = user;
-    int size = HTTP_SNDBUF_BYTES;
-    /* Best effort: a smaller buffer only costs the reconnects above. */
-    if (a)
-        (void) setsockopt(a->accept_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
 /* Returns non-zero when the connection should close. */
@@ -783,10 +761,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return 0;
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (srv && guard_admit_connection(srv))
-            return 1;
-        size_send_buffer(user);
-        return 0;
+        return srv ? guard_admit_connection(srv) : 0;
     case LWS_CALLBACK_WSI_CREATE:
     case LWS_CALLBACK_WSI_DESTROY:
         /* lws sends both to the vhost's first protocol whatever the

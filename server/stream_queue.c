@@ -269,10 +269,12 @@ int stream_queue_write(struct stream_conn *c)
     int rc;
     unsigned sent = 0;
     /* The coalescing buffer is the server's, allocated on first need and
-     * freed at exit; only the service thread writes frames. */
-    if (!c->srv->stream_batch && c->q_count > 1 && first->len <= STREAM_BATCH_BYTES / 2)
+     * freed at exit; only the service thread writes frames. Without it a
+     * frame goes alone. */
+    bool coalesce = c->q_count > 1 && first->len <= STREAM_BATCH_BYTES / 2;
+    if (coalesce && !c->srv->stream_batch)
         c->srv->stream_batch = malloc(LWS_PRE + STREAM_BATCH_BYTES);
-    if (first->len > STREAM_BATCH_BYTES / 2 || c->q_count == 1 || !c->srv->stream_batch) {
+    if (!coalesce || !c->srv->stream_batch) {
         rc = lws_write(c->wsi, first->frame, first->len, LWS_WRITE_RAW) < (int) first->len;
         stream_msg_unref(queue_pop(c));
         sent = 1;
