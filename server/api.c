@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "db_async.h"
 #include "embedded.h"
 #include "export.h"
 #include "http.h"
@@ -400,6 +401,26 @@ static void job_done(struct db_job *job)
     db_job_free(job);
 }
 
+/* The statement of a job the loop's read connections can run, or false. */
+static bool loop_read(const struct db_job *job, struct db_async_stmt *st)
+{
+    if (job->run == store_run_get)
+        store_get_statement(job->arg, st);
+    else if (job->run == store_run_list)
+        store_list_statement(job->arg, st);
+    else
+        return false;
+    return true;
+}
+
+int api_start_job(struct server *srv, struct db_job *job)
+{
+    struct db_async_stmt st;
+    if (loop_read(job, &st) && db_async_submit(srv->reads, job, &st) == 0)
+        return 0;
+    return db_pool_submit(srv->pool, job);
+}
+
 static void submit(struct http_req *rq, struct db_job *job, struct db_result *now)
 {
     if (!job) {
@@ -409,7 +430,7 @@ static void submit(struct http_req *rq, struct db_job *job, struct db_result *no
     }
     job->done = job_done;
     job->owner = rq;
-    if (db_pool_submit(rq->srv->pool, job) < 0) {
+    if (api_start_job(rq->srv, job) < 0) {
         db_job_free(job);
         http_respond_error(rq, 503, "unavailable", "the server is busy, retry later", NULL);
         return;

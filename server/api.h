@@ -57,6 +57,12 @@ struct db_job *api_prepare_list(const char *const *keys, const char *const *valu
  * route modules (wh_api.c) hand their jobs over here. */
 void api_submit(struct http_req *rq, struct db_job *job, struct db_result *now);
 
+/* Starts `job` (its done and owner set): a point read or a page of the
+ * list goes to the loop's pipelined read connections when one can take
+ * it, anything else (or a read they cannot take) to the worker pool.
+ * Returns 0, or -1 when both are full: the caller answers 503. */
+int api_start_job(struct server *srv, struct db_job *job);
+
 /* True when the request says Content-Type: application/json. */
 bool api_json_content_type(struct http_req *rq);
 

@@ -391,6 +391,7 @@ static int load_limits(struct config *cfg, char *cause, size_t cause_len)
         {"PAYTRACKR_HOUSEKEEPING_SECONDS", 60, 1, 86400, 0},
         {"PAYTRACKR_WS_ANSWER_MAX_BYTES", 16L << 20, 65536, 1L << 30, 0},
         {"PAYTRACKR_WS_QUEUED_BYTES_MAX", 64L << 20, 1L << 20, 64L << 30, 0},
+        {"PAYTRACKR_DB_READ_CONNECTIONS", 2, 0, 64, 0},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (parse_int(ints[i].name, ints[i].def, ints[i].min, ints[i].max, &ints[i].value, cause,
@@ -414,6 +415,7 @@ static int load_limits(struct config *cfg, char *cause, size_t cause_len)
     cfg->housekeeping_seconds = (int) ints[15].value;
     cfg->ws_answer_max_bytes = (size_t) ints[16].value;
     cfg->ws_queued_bytes_max = (size_t) ints[17].value;
+    cfg->db_read_connections = (int) ints[18].value;
     return 0;
 }
 

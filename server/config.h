@@ -59,6 +59,7 @@ struct config {
     int tls_reload_seconds; /* PAYTRACKR_TLS_RELOAD_SECONDS: file watch period, 0 = off */
 
     int db_pool_size;
+    int db_read_connections; /* PAYTRACKR_DB_READ_CONNECTIONS: pipelined reads */
     int db_queue_size;
     enum config_log_format log_format;
     bool migrate_at_start;

@@ -72,6 +72,10 @@ struct http_conn {
     uint64_t consumed_mark;
     bool marked;
     bool rx_paused; /* lws_rx_flow_control() off while the database works */
+    /* The peer's key for the per-address limits (ratelimit.c), looked up
+     * on first use: 1 known, -1 none (loopback, unknown), 0 not yet. */
+    signed char peer_known;
+    char peer_key[48];
 };
 
 /* One HTTP connection's per-session data (lws allocates it; one request at

@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "db_async.h"
 #include "http.h"
 #include "keyvault.h"
 #include "kvrefresh.h"
@@ -143,7 +144,7 @@ static void health_tick(lws_sorted_usec_list_t *sul)
 
 static bool drained(const struct server *srv)
 {
-    if (db_pool_in_flight(srv->pool) > 0)
+    if (db_pool_in_flight(srv->pool) > 0 || db_async_in_flight(srv->reads) > 0)
         return false;
     for (const struct http_req *rq = srv->requests; rq; rq = rq->next)
         if (rq->phase != HTTP_IDLE)
@@ -205,6 +206,7 @@ static const struct lws_protocols public_protocols[] = {
     {"http", http_callback, sizeof(struct http_req), 0, 0, NULL, HTTP_HEADERS_MAX + HTTP_CHUNK},
     STREAM_PROTOCOL,
     LISTENER_PROTOCOL,
+    DB_ASYNC_PROTOCOL,
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -390,8 +392,28 @@ static int serve(void)
         config_free(&srv.cfg);
         return 1;
     }
+    struct db_async_config ac = {
+        .connections = srv.cfg.db_read_connections,
+        .depth_max = srv.cfg.db_queue_size,
+        .prepare = srv.cfg.db_prepare,
+        .sslrootcert = srv.cfg.db_sslrootcert,
+        .pool = srv.pool,
+        .context = srv.context,
+        .vhost = srv.public_vhost,
+        .log = &srv.log,
+    };
+    srv.reads = db_async_start(&ac);
+    if (!srv.reads) {
+        fprintf(stderr, "paytrackr-server: cannot start the database read connections\n");
+        db_pool_stop(srv.pool);
+        lws_context_destroy(srv.context);
+        kvrefresh_stop(refresher);
+        config_free(&srv.cfg);
+        return 1;
+    }
     if (listener_start(&srv) < 0) {
         fprintf(stderr, "paytrackr-server: cannot start the database listener\n");
+        db_async_stop(srv.reads);
         db_pool_stop(srv.pool);
         lws_context_destroy(srv.context);
         kvrefresh_stop(refresher);
@@ -402,6 +424,7 @@ static int serve(void)
     if (!srv.webhooks) {
         fprintf(stderr, "paytrackr-server: cannot start the webhook delivery thread\n");
         listener_stop(&srv);
+        db_async_stop(srv.reads);
         db_pool_stop(srv.pool);
         lws_context_destroy(srv.context);
         config_free(&srv.cfg);
@@ -442,6 +465,10 @@ static int serve(void)
     /* Before the pool: the delivery thread reads its connection string. */
     webhook_stop(srv.webhooks);
     srv.webhooks = NULL;
+    /* Reads in flight on the loop's connections are answered before the
+     * pool goes, which they would fall back to. */
+    db_async_stop(srv.reads);
+    srv.reads = NULL;
     /* Workers first: their last completions are drained while the
      * connections they belong to still exist. */
     db_pool_stop(srv.pool);

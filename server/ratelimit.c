@@ -15,9 +15,11 @@
 #include "server.h"
 
 #define RL_KEY_MAX 48 /* bytes with the NUL: "6:" + an IPv6 /64 fits */
-#define RL_WAYS    8  /* slots per set: a new key competes with 7 others */
-#define RL_MILLI   1000
-#define RL_KNOWN   4 /* callers remembered per peer address */
+_Static_assert(sizeof((struct http_conn *) 0)->peer_key == RL_KEY_MAX,
+               "http_conn caches a whole peer key");
+#define RL_WAYS  8 /* slots per set: a new key competes with 7 others */
+#define RL_MILLI 1000
+#define RL_KNOWN 4 /* callers remembered per peer address */
 
 /* Table sizes. Callers are the configured tokens, a handful; peers are
  * whoever connects, so that table is larger (about 100 bytes a slot). */
@@ -223,7 +225,7 @@ bool ratelimit_noted(struct ratelimit *rl, const char *key, const char *tag)
  * peer at 127.0.0.1 or ::1: that is a local proxy (a service mesh sidecar, kubectl
  * port-forward) speaking for any number of clients, and limiting it would
  * let one client lock out all of them. */
-static int peer_key(struct lws *wsi, char *key, size_t cap)
+static int peer_key_of(struct lws *wsi, char *key, size_t cap)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -275,10 +277,25 @@ static struct ratelimit *peer_table(struct server *srv)
     return srv->rl_peers;
 }
 
-int ratelimit_peer_wait(struct server *srv, struct lws *wsi, const char *caller)
+/* peer_key_of, looked up once per HTTP connection when `hc` is given:
+ * the address of a TCP connection does not change, and keep-alive
+ * clients send many requests on one. */
+static int peer_key(struct lws *wsi, struct http_conn *hc, char *key, size_t cap)
+{
+    if (!hc)
+        return peer_key_of(wsi, key, cap);
+    if (!hc->peer_known)
+        hc->peer_known = peer_key_of(wsi, hc->peer_key, sizeof hc->peer_key) == 0 ? 1 : -1;
+    if (hc->peer_known < 0)
+        return -1;
+    snprintf(key, cap, "%s", hc->peer_key);
+    return 0;
+}
+
+static int peer_wait(struct server *srv, struct lws *wsi, struct http_conn *hc, const char *caller)
 {
     char key[RL_KEY_MAX];
-    if (!peer_limit_on(srv) || peer_key(wsi, key, sizeof key) < 0 || !peer_table(srv))
+    if (!peer_limit_on(srv) || peer_key(wsi, hc, key, sizeof key) < 0 || !peer_table(srv))
         return 0;
     int64_t now = server_now_us();
     int wait = ratelimit_peek(srv->rl_peers, key, now);
@@ -295,10 +312,15 @@ int ratelimit_peer_wait(struct server *srv, struct lws *wsi, const char *caller)
     return wait;
 }
 
-int ratelimit_peer_failed(struct server *srv, struct lws *wsi)
+int ratelimit_peer_wait(struct server *srv, struct lws *wsi, const char *caller)
+{
+    return peer_wait(srv, wsi, NULL, caller);
+}
+
+static int peer_failed(struct server *srv, struct lws *wsi, struct http_conn *hc)
 {
     char key[RL_KEY_MAX];
-    if (!peer_limit_on(srv) || peer_key(wsi, key, sizeof key) < 0 || !peer_table(srv))
+    if (!peer_limit_on(srv) || peer_key(wsi, hc, key, sizeof key) < 0 || !peer_table(srv))
         return 0;
     int wait = ratelimit_take(srv->rl_peers, key, server_now_us());
     if (wait)
@@ -306,9 +328,14 @@ int ratelimit_peer_failed(struct server *srv, struct lws *wsi)
     return wait;
 }
 
+int ratelimit_peer_failed(struct server *srv, struct lws *wsi)
+{
+    return peer_failed(srv, wsi, NULL);
+}
+
 int ratelimit_check_peer(struct http_req *rq)
 {
-    int wait = ratelimit_peer_wait(rq->srv, rq->wsi, rq->who.caller);
+    int wait = peer_wait(rq->srv, rq->wsi, rq->conn, rq->who.caller);
     if (!wait)
         return 0;
     respond_429(rq, wait, RL_PEER_MESSAGE);
@@ -317,7 +344,7 @@ int ratelimit_check_peer(struct http_req *rq)
 
 void ratelimit_auth_failed(struct http_req *rq)
 {
-    int wait = ratelimit_peer_failed(rq->srv, rq->wsi);
+    int wait = peer_failed(rq->srv, rq->wsi, rq->conn);
     if (!wait)
         return;
     /* Over the allowance: the same answer as a blocked valid token. */

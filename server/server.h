@@ -20,6 +20,7 @@
 #include "tls.h"
 #include "webhook.h"
 
+struct db_async;
 struct http_req;
 struct listener;
 struct stream_conn;
@@ -31,6 +32,7 @@ struct server {
     struct lws_vhost *public_vhost;
     struct lws_vhost *admin_vhost;
     struct db_pool *pool;
+    struct db_async *reads; /* point reads and pages, pipelined on the loop */
     struct metrics metrics;
 
     char boot_id[9]; /* random per process: request ids are unique */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "db_async.h"
 #include "pgstmt.h"
 #include "pjson.h"
 #include "proto.h"
@@ -653,6 +654,21 @@ static void not_found(struct db_result *r)
     db_result_error(r, 404, "not_found", "no payment with this id", NULL);
 }
 
+/* The payment of a one-row result: 1, 0 when there is no row (404 set),
+ * -1 when the row does not fit the model (500 set). */
+static int payment_from_rows(PGresult *res, pt_payment *p, struct db_result *r)
+{
+    if (PQntuples(res) == 0) {
+        not_found(r);
+        return 0;
+    }
+    if (row_to_payment(res, 0, 0, p) < 0) {
+        db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
+        return -1;
+    }
+    return 1;
+}
+
 /* Loads one live payment, optionally locking it. Returns 1 found, 0 not
  * found (404 set), -1 failed (result set). */
 static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, struct db_result *r)
@@ -669,27 +685,40 @@ static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, s
         db_result_from_pg(r, conn, res);
         return -1;
     }
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        not_found(r);
-        return 0;
-    }
-    int rc = row_to_payment(res, 0, 0, p);
+    int rc = payment_from_rows(res, p, r);
     PQclear(res);
-    if (rc < 0) {
-        db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
-        return -1;
-    }
-    return 1;
+    return rc;
+}
+
+static const char get_sql[] =
+    "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid AND deleted_at IS NULL";
+
+static void answer_get(struct db_job *job, PGresult *res)
+{
+    pt_payment p = {0};
+    if (payment_from_rows(res, &p, &job->result) == 1)
+        result_payment(&job->result, 200, &p);
+    pt_payment_clear(&p);
 }
 
 void store_run_get(struct db_job *job, PGconn *conn)
 {
     struct store_get *in = job->arg;
-    pt_payment p = {0};
-    if (load_payment(conn, in->id, 0, &p, &job->result) == 1)
-        result_payment(&job->result, 200, &p);
-    pt_payment_clear(&p);
+    const char *params[1] = {in->id};
+    PGresult *res = pgstmt_exec(conn, get_sql, 1, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        db_result_from_pg(&job->result, conn, res);
+    else
+        answer_get(job, res);
+    PQclear(res);
+}
+
+void store_get_statement(const struct store_get *in, struct db_async_stmt *st)
+{
+    st->sql = get_sql;
+    st->nparams = 1;
+    st->params[0] = in->id;
+    st->answer = answer_get;
 }
 
 /* ---- patch and delete ------------------------------------------------- */
@@ -1083,23 +1112,25 @@ static const char list_asc_sql[] =
     "AND ($11::timestamptz IS NULL OR (created_at, id) > ($11, $12::uuid)) "
     "ORDER BY payments.created_at ASC, payments.id ASC LIMIT $13";
 
-void store_run_list(struct db_job *job, PGconn *conn)
+/* The list's statement and parameters for a page of `limit` rows; the
+ * numbers are formatted into `scratch` (3 buffers). */
+static const char *list_statement(const struct list_query *q, int limit, char scratch[][32],
+                                  const char *params[13])
+{
+    filter_params(q, scratch[0], scratch[1], params);
+    snprintf(scratch[2], 32, "%d", limit);
+    params[10] = q->has_cursor ? q->cursor_time : NULL;
+    params[11] = q->has_cursor ? q->cursor_id : NULL;
+    params[12] = scratch[2];
+    return q->asc ? list_asc_sql : list_desc_sql;
+}
+
+/* A page of the list from its rows: one more than asked tells whether
+ * another page exists. */
+static void answer_list(struct db_job *job, PGresult *res)
 {
     const struct list_query *q = job->arg;
     struct db_result *r = &job->result;
-    char min[24], max[24], limit[16];
-    /* One row more than asked tells whether another page exists. */
-    snprintf(limit, sizeof limit, "%d", q->limit + 1);
-    const char *params[13];
-    filter_params(q, min, max, params);
-    params[10] = q->has_cursor ? q->cursor_time : NULL;
-    params[11] = q->has_cursor ? q->cursor_id : NULL;
-    params[12] = limit;
-    PGresult *res = pgstmt_exec(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_result_from_pg(r, conn, res);
-        return;
-    }
     int rows = PQntuples(res);
     int shown = rows > q->limit ? q->limit : rows;
     cJSON *page = cJSON_CreateObject();
@@ -1108,7 +1139,6 @@ void store_run_list(struct db_job *job, PGconn *conn)
         pt_payment p = {0};
         if (row_to_payment(res, i, 0, &p) < 0) {
             pt_payment_clear(&p);
-            PQclear(res);
             cJSON_Delete(page);
             db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
             return;
@@ -1125,21 +1155,37 @@ void store_run_list(struct db_job *job, PGconn *conn)
     } else {
         cJSON_AddNullToObject(page, "next_cursor");
     }
-    PQclear(res);
     set_body_json(r, 200, page);
+}
+
+void store_run_list(struct db_job *job, PGconn *conn)
+{
+    const struct list_query *q = job->arg;
+    char scratch[3][32];
+    const char *params[13];
+    const char *sql = list_statement(q, q->limit + 1, scratch, params);
+    PGresult *res = pgstmt_exec(conn, sql, 13, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        db_result_from_pg(&job->result, conn, res);
+    else
+        answer_list(job, res);
+    PQclear(res);
+}
+
+void store_list_statement(const struct list_query *q, struct db_async_stmt *st)
+{
+    st->sql = list_statement(q, q->limit + 1, st->scratch, st->params);
+    st->nparams = 13;
+    st->answer = answer_list;
 }
 
 int store_list_rows(PGconn *conn, const struct list_query *q, store_row_fn row, void *ctx,
                     struct db_result *r)
 {
-    char min[24], max[24], limit[16];
-    snprintf(limit, sizeof limit, "%d", q->limit);
+    char scratch[3][32];
     const char *params[13];
-    filter_params(q, min, max, params);
-    params[10] = q->has_cursor ? q->cursor_time : NULL;
-    params[11] = q->has_cursor ? q->cursor_id : NULL;
-    params[12] = limit;
-    PGresult *res = pgstmt_exec(conn, q->asc ? list_asc_sql : list_desc_sql, 13, params);
+    const char *sql = list_statement(q, q->limit, scratch, params);
+    PGresult *res = pgstmt_exec(conn, sql, 13, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return -1;

@@ -136,6 +136,13 @@ typedef int (*store_row_fn)(void *ctx, const pt_payment *p, const char *cursor_t
 int store_list_rows(PGconn *conn, const struct list_query *q, store_row_fn row, void *ctx,
                     struct db_result *r);
 
+/* The reads the service loop may run itself (db_async.h): the same SQL
+ * and answer as store_run_get and store_run_list, for `in` that outlives
+ * the read. */
+struct db_async_stmt;
+void store_get_statement(const struct store_get *in, struct db_async_stmt *st);
+void store_list_statement(const struct list_query *q, struct db_async_stmt *st);
+
 void store_create_free(void *arg);
 void store_change_free(void *arg);
 void store_list_free(void *arg);

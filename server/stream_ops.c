@@ -153,7 +153,7 @@ static void op_submit(struct stream_conn *c, const char *request_id, struct db_j
     snprintf(ctx->request_id, sizeof ctx->request_id, "%s", request_id);
     job->done = op_done;
     job->owner = ctx;
-    if (db_pool_submit(c->srv->pool, job) < 0) {
+    if (api_start_job(c->srv, job) < 0) {
         stream_owner_put(ctx->owner);
         free(ctx);
         db_job_free(job);

@@ -30,7 +30,7 @@ variable "postgres_version" {
 }
 
 variable "sku_name" {
-  description = "Compute SKU. Burstable (B_*) suits dev; General Purpose (GP_*) for production. max_connections follows the SKU: keep replicas x (PAYTRACKR_DB_POOL_SIZE + 1) under it."
+  description = "Compute SKU. Burstable (B_*) suits dev; General Purpose (GP_*) for production. max_connections follows the SKU: keep replicas x (PAYTRACKR_DB_POOL_SIZE + PAYTRACKR_DB_READ_CONNECTIONS + 2) under it."
   type        = string
   default     = "GP_Standard_D2ds_v5"
 }
