@@ -9,10 +9,35 @@
 #ifndef PT_PJSON_ENC_H
 #define PT_PJSON_ENC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
 #include "payment.h"
+
+/* Text being built (zero it to start). Appends after an allocation
+ * failure do nothing; pt_text_finish tells. */
+typedef struct pt_text {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+} pt_text;
+
+void pt_text_put(pt_text *b, const char *s, size_t n);
+void pt_text_puts(pt_text *b, const char *s);
+/* A JSON string with cJSON's escapes, or null for NULL. */
+void pt_text_json_string(pt_text *b, const char *s);
+/* The text (malloc'd, caller frees; "" when nothing was put), or NULL
+ * after an allocation failure; `b` is empty again either way. */
+char *pt_text_finish(pt_text *b);
+
+/* Appends the payment's JSON, byte for byte what printing
+ * pt_payment_to_json(p) with cJSON_PrintUnformatted gives, without
+ * building the tree: for pages of payments, where the tree's allocations
+ * were most of the server's work. */
+void pt_payment_write_json(pt_text *b, const pt_payment *p);
 
 /* A new cJSON object for the payment (caller owns, cJSON_Delete), or NULL
  * on allocation failure. reference/description NULL become JSON null.

@@ -142,10 +142,26 @@ static void set_etag(struct db_result *r, int64_t version)
     snprintf(r->etag, sizeof r->etag, "\"%" PRId64 "\"", version);
 }
 
+/* `status` with the text built in `t` as body; 500 when it ran out of
+ * memory. Empties `t`. */
+static void set_body_text(struct db_result *r, int status, pt_text *t)
+{
+    char *text = pt_text_finish(t);
+    if (!text) {
+        db_result_error(r, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    free(r->body);
+    r->status = status;
+    r->body = text;
+}
+
 /* 200/201 with the payment as body and its ETag. */
 static void result_payment(struct db_result *r, int status, const pt_payment *p)
 {
-    set_body_json(r, status, pt_payment_to_json(p));
+    pt_text body = {0};
+    pt_payment_write_json(&body, p);
+    set_body_text(r, status, &body);
     if (r->status == status)
         set_etag(r, p->version);
 }
@@ -1133,29 +1149,33 @@ static void answer_list(struct db_job *job, PGresult *res)
     struct db_result *r = &job->result;
     int rows = PQntuples(res);
     int shown = rows > q->limit ? q->limit : rows;
-    cJSON *page = cJSON_CreateObject();
-    cJSON *data = cJSON_AddArrayToObject(page, "data");
-    for (int i = 0; data && i < shown; i++) {
+    pt_text page = {0};
+    pt_text_puts(&page, "{\"data\":[");
+    for (int i = 0; i < shown; i++) {
         pt_payment p = {0};
         if (row_to_payment(res, i, 0, &p) < 0) {
             pt_payment_clear(&p);
-            cJSON_Delete(page);
+            free(pt_text_finish(&page));
             db_result_error(r, 500, "internal", "stored payment could not be read", NULL);
             return;
         }
-        cJSON_AddItemToArray(data, pt_payment_to_json(&p));
+        if (i > 0)
+            pt_text_put(&page, ",", 1);
+        pt_payment_write_json(&page, &p);
         pt_payment_clear(&p);
     }
-    cJSON_AddBoolToObject(page, "has_more", rows > q->limit);
+    pt_text_puts(&page, rows > q->limit ? "],\"has_more\":true,\"next_cursor\":"
+                                        : "],\"has_more\":false,\"next_cursor\":");
     if (rows > q->limit && shown > 0) {
         char cursor[160];
         query_cursor_encode(q->asc, PQgetvalue(res, shown - 1, PAYMENT_NCOLS),
                             PQgetvalue(res, shown - 1, 0), cursor, sizeof cursor);
-        cJSON_AddStringToObject(page, "next_cursor", cursor);
+        pt_text_json_string(&page, cursor);
     } else {
-        cJSON_AddNullToObject(page, "next_cursor");
+        pt_text_puts(&page, "null");
     }
-    set_body_json(r, 200, page);
+    pt_text_put(&page, "}", 1);
+    set_body_text(r, 200, &page);
 }
 
 void store_run_list(struct db_job *job, PGconn *conn)

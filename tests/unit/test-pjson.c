@@ -430,11 +430,77 @@ static void test_raw_object(tap *t)
     cJSON_Delete(root);
 }
 
+/* The direct writer prints what cJSON prints for the payment's tree. */
+static void same_as_tree(tap *t, const pt_payment *p, const char *what)
+{
+    cJSON *obj = pt_payment_to_json(p);
+    char *want = cJSON_PrintUnformatted(obj);
+    pt_text b = {0};
+    pt_payment_write_json(&b, p);
+    char *got = pt_text_finish(&b);
+    tap_is_str(t, got, want, "direct writer = cJSON's text: %s", what);
+    free(got);
+    cJSON_free(want);
+    cJSON_Delete(obj);
+}
+
+static void test_payment_writer(tap *t)
+{
+    pt_payment p;
+    example(&p);
+    same_as_tree(t, &p, "the contract's example");
+    free(p.reference);
+    p.reference = NULL;
+    free(p.description);
+    p.description = strdup("tab\there, nl\n, cr\r, bs\b, ff\f, \x01\x1f del\x7f / \"q\" \\");
+    free(p.payer);
+    p.payer = strdup("M\xc3\xbcller \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x92\xb6");
+    p.amount = INT64_C(999999999999999);
+    p.amount_refunded = 1;
+    p.version = INT64_MAX;
+    p.status = PT_STATUS_REFUNDED;
+    p.method = PT_METHOD_CARD;
+    same_as_tree(t, &p, "controls, quotes, UTF-8, null reference, int64 extremes");
+    pt_payment_clear(&p);
+
+    example(&p);
+    for (int i = 0; i < p.metadata_count; i++) {
+        free(p.metadata[i].key);
+        free(p.metadata[i].value);
+    }
+    free(p.metadata);
+    p.metadata = NULL;
+    p.metadata_count = 0;
+    same_as_tree(t, &p, "no metadata");
+    p.metadata = calloc(3, sizeof *p.metadata);
+    p.metadata_count = 3;
+    p.metadata[0].key = strdup("z");
+    p.metadata[0].value = strdup("");
+    p.metadata[1].key = strdup("a\"b");
+    p.metadata[1].value = strdup("\n");
+    p.metadata[2].key = strdup("\xc3\xa9");
+    p.metadata[2].value = strdup("x");
+    same_as_tree(t, &p, "metadata in input order, escaped keys and values");
+    pt_payment_clear(&p);
+
+    pt_text b = {0};
+    char *empty = pt_text_finish(&b);
+    tap_is_str(t, empty, "", "an empty text is \"\", not NULL");
+    free(empty);
+    pt_text_json_string(&b, NULL);
+    pt_text_put(&b, ",", 1);
+    pt_text_json_string(&b, "x");
+    char *text = pt_text_finish(&b);
+    tap_is_str(t, text, "null,\"x\"", "NULL is written as null");
+    free(text);
+}
+
 int main(void)
 {
     tap t = {0};
 
     test_payment_json(&t);
+    test_payment_writer(&t);
     test_int64(&t);
     test_error_body(&t);
     test_canonical(&t);
