@@ -45,10 +45,10 @@ static void rollback(PGconn *conn)
         exec_simple(conn, "ROLLBACK");
 }
 
-static void set_body_json(struct db_result *r, int status, cJSON *json)
+/* `status` with `text` (malloc'd, taken) as body; 500 when it is NULL
+ * (out of memory). */
+static void set_body(struct db_result *r, int status, char *text)
 {
-    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
     if (!text) {
         db_result_error(r, 500, "internal", "out of memory", NULL);
         return;
@@ -56,6 +56,13 @@ static void set_body_json(struct db_result *r, int status, cJSON *json)
     free(r->body);
     r->status = status;
     r->body = text;
+}
+
+static void set_body_json(struct db_result *r, int status, cJSON *json)
+{
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    set_body(r, status, text);
 }
 
 static int parse_int64(const char *s, int64_t *out)
@@ -142,26 +149,12 @@ static void set_etag(struct db_result *r, int64_t version)
     snprintf(r->etag, sizeof r->etag, "\"%" PRId64 "\"", version);
 }
 
-/* `status` with the text built in `t` as body; 500 when it ran out of
- * memory. Empties `t`. */
-static void set_body_text(struct db_result *r, int status, pt_text *t)
-{
-    char *text = pt_text_finish(t);
-    if (!text) {
-        db_result_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    free(r->body);
-    r->status = status;
-    r->body = text;
-}
-
 /* 200/201 with the payment as body and its ETag. */
 static void result_payment(struct db_result *r, int status, const pt_payment *p)
 {
     pt_text body = {0};
     pt_payment_write_json(&body, p);
-    set_body_text(r, status, &body);
+    set_body(r, status, pt_text_finish(&body));
     if (r->status == status)
         set_etag(r, p->version);
 }
@@ -1175,7 +1168,7 @@ static void answer_list(struct db_job *job, PGresult *res)
         pt_text_puts(&page, "null");
     }
     pt_text_put(&page, "}", 1);
-    set_body_text(r, 200, &page);
+    set_body(r, 200, pt_text_finish(&page));
 }
 
 void store_run_list(struct db_job *job, PGconn *conn)
