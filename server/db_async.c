@@ -9,21 +9,16 @@
  */
 #include "db_async.h"
 
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "pgloop.h"
 
 /* Statements prepared per connection; more run unprepared. */
 #define DBA_STMT_MAX 16
 /* Ring slots a read may need: its Prepare, itself, the turn's Sync. */
-#define DBA_SLOTS_PER_READ    3
-#define DBA_CONNECT_TIMEOUT_S "3"
-
-/* Reconnect delays; the last one repeats. */
-static const uint32_t dba_backoff_ms[] = {100, 250, 500, 1000, 2000, 5000};
+#define DBA_SLOTS_PER_READ 3
 
 enum dba_kind { DBA_PREPARE, DBA_READ, DBA_SYNC };
 
@@ -40,7 +35,7 @@ struct dba_conn {
     struct lws *wsi; /* the adopted dup() of PQsocket() */
     bool unsynced;   /* reads sent since the last Sync */
     bool logged_down;
-    unsigned attempt; /* index into dba_backoff_ms */
+    struct pgloop_connector connector;
     lws_sorted_usec_list_t sul_reconnect;
 
     struct dba_entry *ring; /* what the connection owes, oldest first */
@@ -51,14 +46,6 @@ struct dba_conn {
     unsigned stmt_name[DBA_STMT_MAX];
     int stmt_count;
     unsigned next_name; /* names are never reused on a connection */
-
-    /* the connect helper; its result is handed over under lock */
-    bool connecting;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    bool thread_done;
-    PGconn *thread_conn;
-    char *thread_conninfo; /* owned by the helper while it runs */
 };
 
 struct db_async {
@@ -277,62 +264,18 @@ int db_async_submit(struct db_async *a, struct db_job *job, const struct db_asyn
     return 0;
 }
 
-/* ---- connecting (helper thread) ------------------------------------------ */
-
-static void *connect_main(void *arg)
-{
-    struct dba_conn *c = arg;
-    const char *keys[8], *vals[8];
-    int n = 0;
-    keys[n] = "dbname";
-    vals[n++] = c->thread_conninfo;
-    keys[n] = "connect_timeout";
-    vals[n++] = DBA_CONNECT_TIMEOUT_S;
-    keys[n] = "application_name";
-    vals[n++] = "paytrackr-reads";
-    /* Reads are bounded server side; a dead peer is noticed by TCP. */
-    keys[n] = "options";
-    vals[n++] = "-c statement_timeout=15000";
-    keys[n] = "keepalives_idle";
-    vals[n++] = "10";
-    keys[n] = "tcp_user_timeout";
-    vals[n++] = "20000";
-    if (c->a->sslrootcert) {
-        keys[n] = "sslrootcert";
-        vals[n++] = c->a->sslrootcert;
-    }
-    keys[n] = NULL;
-    vals[n] = NULL;
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    pthread_mutex_lock(&c->lock);
-    c->thread_conn = conn;
-    c->thread_done = true;
-    pthread_mutex_unlock(&c->lock);
-    lws_cancel_service(c->a->context);
-    return NULL;
-}
+/* ---- connecting ------------------------------------------------------------ */
 
 static void schedule_reconnect(struct dba_conn *c);
 
 static void start_connect(struct dba_conn *c)
 {
-    if (c->a->stopped || c->connecting || c->conn)
+    if (c->a->stopped || c->connector.connecting || c->conn)
         return;
-    c->thread_conninfo = db_pool_conninfo(c->a->pool);
-    if (!c->thread_conninfo) {
-        /* No connection string yet (Key Vault not read): later. */
+    char *conninfo = db_pool_conninfo(c->a->pool);
+    /* No connection string yet (Key Vault not read), or no thread: later. */
+    if (!conninfo || pgloop_connect(&c->connector, conninfo, c->a->sslrootcert) < 0)
         schedule_reconnect(c);
-        return;
-    }
-    c->thread_done = false;
-    c->thread_conn = NULL;
-    if (pthread_create(&c->thread, NULL, connect_main, c) != 0) {
-        db_wipe_free(c->thread_conninfo);
-        c->thread_conninfo = NULL;
-        schedule_reconnect(c);
-        return;
-    }
-    c->connecting = true;
 }
 
 static void reconnect_cb(lws_sorted_usec_list_t *sul)
@@ -342,50 +285,17 @@ static void reconnect_cb(lws_sorted_usec_list_t *sul)
 
 static void schedule_reconnect(struct dba_conn *c)
 {
-    if (c->a->stopped)
-        return;
-    unsigned n = sizeof dba_backoff_ms / sizeof dba_backoff_ms[0];
-    uint32_t ms = dba_backoff_ms[c->attempt < n ? c->attempt : n - 1];
-    if (c->attempt < n)
-        c->attempt++;
-    lws_sul_schedule(c->a->context, 0, &c->sul_reconnect, reconnect_cb,
-                     (lws_usec_t) ms * LWS_US_PER_SEC / 1000);
-}
-
-/* Watches a dup() of the connection's socket in the loop; lws closes the
- * dup when the wsi goes, libpq keeps its own. */
-static int adopt_socket(struct dba_conn *c)
-{
-    int fd = fcntl(PQsocket(c->conn), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    lws_sock_file_fd_type desc;
-    memset(&desc, 0, sizeof desc);
-    desc.filefd = fd;
-    c->wsi = lws_adopt_descriptor_vhost(c->a->vhost, LWS_ADOPT_RAW_FILE_DESC, desc,
-                                        DB_ASYNC_PROTOCOL_NAME, NULL);
-    if (!c->wsi) {
-        close(fd);
-        return -1;
-    }
-    lws_set_opaque_user_data(c->wsi, c);
-    return 0;
+    if (!c->a->stopped)
+        lws_sul_schedule(c->a->context, 0, &c->sul_reconnect, reconnect_cb,
+                         pgloop_backoff_us(&c->connector));
 }
 
 /* Takes over what the helper made (service thread). */
 static void connect_finished(struct dba_conn *c)
 {
-    pthread_mutex_lock(&c->lock);
-    bool done = c->thread_done;
-    PGconn *conn = c->thread_conn;
-    c->thread_conn = NULL;
-    pthread_mutex_unlock(&c->lock);
-    if (!done)
+    PGconn *conn;
+    if (!pgloop_take(&c->connector, &conn))
         return;
-    pthread_join(c->thread, NULL);
-    c->connecting = false;
-    db_wipe_free(c->thread_conninfo);
-    c->thread_conninfo = NULL;
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         /* The pool reports the outage; its workers answer meanwhile. */
         PQfinish(conn);
@@ -395,11 +305,12 @@ static void connect_finished(struct dba_conn *c)
     c->conn = conn;
     c->stmt_count = 0;
     PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
-    if (PQsetnonblocking(conn, 1) != 0 || !PQenterPipelineMode(conn) || adopt_socket(c) < 0) {
+    if (PQsetnonblocking(conn, 1) != 0 || !PQenterPipelineMode(conn) ||
+        !(c->wsi = pgloop_adopt(c->a->vhost, conn, DB_ASYNC_PROTOCOL_NAME, c))) {
         dba_lost(c, "cannot watch the connection");
         return;
     }
-    c->attempt = 0;
+    pgloop_connected(&c->connector);
     if (c->logged_down)
         log_msg(c->a->log, LOG_INFO, "database reads: connected again");
     c->logged_down = false;
@@ -411,8 +322,7 @@ static void connect_finished(struct dba_conn *c)
 static void dba_lost(struct dba_conn *c, const char *why)
 {
     if (c->wsi) {
-        lws_set_opaque_user_data(c->wsi, NULL);
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        pgloop_release(c->wsi);
         c->wsi = NULL;
     }
     if (c->conn && !c->logged_down && !c->a->stopped) {
@@ -457,8 +367,7 @@ int db_async_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         /* Maybe a connect helper finished. */
         struct db_async *a = instance_of(wsi);
         for (int i = 0; a && !a->stopped && i < a->count; i++)
-            if (a->conns[i].connecting)
-                connect_finished(&a->conns[i]);
+            connect_finished(&a->conns[i]);
         return 0;
     }
     case LWS_CALLBACK_RAW_RX_FILE:
@@ -528,7 +437,7 @@ struct db_async *db_async_start(const struct db_async_config *cfg)
         struct dba_conn *c = &a->conns[i];
         c->a = a;
         c->ring_cap = a->depth_max * DBA_SLOTS_PER_READ;
-        pthread_mutex_init(&c->lock, NULL);
+        pgloop_init(&c->connector, a->context, "paytrackr-reads");
     }
     for (int i = 0; i < a->count; i++) {
         struct dba_conn *c = &a->conns[i];
@@ -568,14 +477,9 @@ void db_async_stop(struct db_async *a)
     for (int i = 0; i < a->count; i++) {
         struct dba_conn *c = &a->conns[i];
         lws_sul_cancel(&c->sul_reconnect);
-        if (c->connecting) {
-            pthread_join(c->thread, NULL);
-            PQfinish(c->thread_conn);
-            db_wipe_free(c->thread_conninfo);
-        }
+        pgloop_finish(&c->connector);
         if (c->wsi) {
-            lws_set_opaque_user_data(c->wsi, NULL);
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            pgloop_release(c->wsi);
             c->wsi = NULL;
         }
         while (c->ring && c->ring_len > 0) {
@@ -590,7 +494,6 @@ void db_async_stop(struct db_async *a)
         }
         PQfinish(c->conn);
         free(c->ring);
-        pthread_mutex_destroy(&c->lock);
     }
     free(a->conns);
     free(a->sslrootcert);

@@ -5,15 +5,13 @@
 #include "listener.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "pgloop.h"
 #include "server.h"
 #include "store.h"
 #include "stream.h"
@@ -33,9 +31,6 @@
  * one go; the loop takes a turn between pages so queues drain. */
 #define LISTENER_PAGE_MAX 1000
 
-/* Reconnect delays; the last one repeats. */
-static const uint32_t backoff_ms[] = {100, 250, 500, 1000, 2000, 5000};
-
 enum listener_query {
     Q_NONE,   /* idle */
     Q_LISTEN, /* LISTEN paytrackr_events */
@@ -50,8 +45,8 @@ struct listener {
     /* the connection, once handed over by the helper */
     PGconn *conn;
     struct lws *wsi; /* the adopted dup() of PQsocket() */
-    bool connecting; /* a helper thread is (or was) running */
-    bool listening;  /* LISTEN done on this connection */
+    struct pgloop_connector connector;
+    bool listening; /* LISTEN done on this connection */
     bool stopped;
 
     enum listener_query query;
@@ -66,7 +61,6 @@ struct listener {
     bool page_full;    /* the last page of events was full: read on */
     int page;          /* events per page */
 
-    unsigned attempt;  /* index into backoff_ms */
     bool logged_down;  /* "listener down" said once per outage */
     bool fetch_failed; /* the last fetch failed (not ready) */
 
@@ -74,14 +68,6 @@ struct listener {
     lws_sorted_usec_list_t sul_reconnect;
     lws_sorted_usec_list_t sul_page;
     lws_sorted_usec_list_t sul_inflight;
-
-    /* hand-over from the connect helper, under lock */
-    pthread_t thread;
-    pthread_mutex_t lock;
-    bool thread_done;
-    PGconn *thread_conn;
-    char *thread_conninfo; /* owned by the helper while it runs */
-    char *thread_rootcert;
 };
 
 static void lost(struct listener *l, const char *why);
@@ -99,50 +85,14 @@ static void pq_error(PGconn *conn, char *buf, size_t cap)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
-/* ---- connecting (helper thread) ---------------------------------------- */
-
-/* Runs on its own thread: the blocking connect (DNS, TCP, TLS, auth),
- * then hands the connection to the service thread. */
-static void *connect_main(void *arg)
-{
-    struct listener *l = arg;
-    const char *keys[8], *vals[8];
-    int n = 0;
-    keys[n] = "dbname";
-    vals[n++] = l->thread_conninfo;
-    keys[n] = "connect_timeout";
-    vals[n++] = "5";
-    keys[n] = "application_name";
-    vals[n++] = "paytrackr-listener";
-    /* A dead peer is noticed by TCP within ~30 s even while idle, and any
-     * query is bounded server side. */
-    keys[n] = "keepalives_idle";
-    vals[n++] = "10";
-    keys[n] = "tcp_user_timeout";
-    vals[n++] = "20000";
-    keys[n] = "options";
-    vals[n++] = "-c statement_timeout=15000";
-    if (l->thread_rootcert) {
-        keys[n] = "sslrootcert";
-        vals[n++] = l->thread_rootcert;
-    }
-    keys[n] = NULL;
-    vals[n] = NULL;
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    pthread_mutex_lock(&l->lock);
-    l->thread_conn = conn;
-    l->thread_done = true;
-    pthread_mutex_unlock(&l->lock);
-    lws_cancel_service(l->srv->context);
-    return NULL;
-}
+/* ---- connecting ------------------------------------------------------------ */
 
 static void schedule_reconnect(struct listener *l);
 
 /* Starts a connect helper (service thread). */
 static void start_connect(struct listener *l)
 {
-    if (l->stopped || l->connecting || l->conn)
+    if (l->stopped || l->connector.connecting || l->conn)
         return;
     char *conninfo = db_pool_conninfo(l->srv->pool);
     if (!conninfo) {
@@ -151,19 +101,10 @@ static void start_connect(struct listener *l)
         schedule_reconnect(l);
         return;
     }
-    l->thread_conninfo = conninfo;
-    l->thread_rootcert = l->srv->cfg.db_sslrootcert ? strdup(l->srv->cfg.db_sslrootcert) : NULL;
-    l->thread_done = false;
-    l->thread_conn = NULL;
-    if (pthread_create(&l->thread, NULL, connect_main, l) != 0) {
-        db_wipe_free(l->thread_conninfo);
-        free(l->thread_rootcert);
-        l->thread_conninfo = l->thread_rootcert = NULL;
+    if (pgloop_connect(&l->connector, conninfo, l->srv->cfg.db_sslrootcert) < 0) {
         log_msg(&l->srv->log, LOG_ERROR, "listener: cannot start the connect thread");
         schedule_reconnect(l);
-        return;
     }
-    l->connecting = true;
 }
 
 static void reconnect_cb(lws_sorted_usec_list_t *sul)
@@ -176,31 +117,8 @@ static void schedule_reconnect(struct listener *l)
 {
     if (l->stopped)
         return;
-    unsigned n = sizeof backoff_ms / sizeof backoff_ms[0];
-    uint32_t ms = backoff_ms[l->attempt < n ? l->attempt : n - 1];
-    if (l->attempt < n)
-        l->attempt++;
     lws_sul_schedule(l->srv->context, 0, &l->sul_reconnect, reconnect_cb,
-                     (lws_usec_t) ms * LWS_US_PER_SEC / 1000);
-}
-
-/* Adopts a dup() of the connection's socket into lws so the loop watches
- * it. lws closes the dup when the wsi goes; libpq keeps its own. */
-static int adopt_socket(struct listener *l)
-{
-    int fd = fcntl(PQsocket(l->conn), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    lws_sock_file_fd_type desc;
-    memset(&desc, 0, sizeof desc);
-    desc.filefd = fd;
-    l->wsi = lws_adopt_descriptor_vhost(l->srv->public_vhost, LWS_ADOPT_RAW_FILE_DESC, desc,
-                                        LISTENER_PROTOCOL_NAME, NULL);
-    if (!l->wsi) {
-        close(fd);
-        return -1;
-    }
-    return 0;
+                     pgloop_backoff_us(&l->connector));
 }
 
 /* Sends `sql` (with optional text params) and asks for POLLOUT when libpq
@@ -227,18 +145,9 @@ static int send_query(struct listener *l, enum listener_query q, const char *sql
 /* Takes over a connection the helper made (service thread). */
 static void connect_finished(struct listener *l)
 {
-    pthread_mutex_lock(&l->lock);
-    bool done = l->thread_done;
-    PGconn *conn = l->thread_conn;
-    l->thread_conn = NULL;
-    pthread_mutex_unlock(&l->lock);
-    if (!l->connecting || !done)
+    PGconn *conn;
+    if (!pgloop_take(&l->connector, &conn))
         return;
-    pthread_join(l->thread, NULL);
-    l->connecting = false;
-    db_wipe_free(l->thread_conninfo);
-    free(l->thread_rootcert);
-    l->thread_conninfo = l->thread_rootcert = NULL;
     if (l->stopped) {
         PQfinish(conn);
         return;
@@ -255,7 +164,8 @@ static void connect_finished(struct listener *l)
     }
     l->conn = conn;
     PQsetNoticeProcessor(conn, db_ignore_notice, NULL);
-    if (PQsetnonblocking(conn, 1) != 0 || adopt_socket(l) < 0) {
+    if (PQsetnonblocking(conn, 1) != 0 ||
+        !(l->wsi = pgloop_adopt(l->srv->public_vhost, conn, LISTENER_PROTOCOL_NAME, l))) {
         lost(l, "cannot watch the connection's socket");
         return;
     }
@@ -274,7 +184,7 @@ static void lost(struct listener *l, const char *why)
     if (l->wsi) {
         struct lws *wsi = l->wsi;
         l->wsi = NULL;
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        pgloop_release(wsi);
     }
     if (l->conn) {
         char msg[256];
@@ -301,7 +211,7 @@ static void set_up(struct listener *l)
     if (l->srv->listener_up)
         return;
     l->srv->listener_up = true;
-    l->attempt = 0;
+    pgloop_connected(&l->connector);
     l->logged_down = false;
     char head[32];
     snprintf(head, sizeof head, "%" PRId64, l->delivered);
@@ -595,7 +505,7 @@ int listener_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* Maybe the connect helper finished. */
-        if (l && l->connecting)
+        if (l)
             connect_finished(l);
         return 0;
     case LWS_CALLBACK_RAW_RX_FILE:
@@ -643,7 +553,7 @@ int listener_start(struct server *srv)
         l->page = LISTENER_PAGE_MAX;
     if (l->page < 1)
         l->page = 1;
-    pthread_mutex_init(&l->lock, NULL);
+    pgloop_init(&l->connector, srv->context, "paytrackr-listener");
     srv->listener = l;
     srv->listener_up = false;
     start_connect(l);
@@ -661,16 +571,10 @@ void listener_stop(struct server *srv)
     lws_sul_cancel(&l->sul_reconnect);
     lws_sul_cancel(&l->sul_page);
     lws_sul_cancel(&l->sul_inflight);
-    if (l->connecting) {
-        pthread_join(l->thread, NULL);
-        PQfinish(l->thread_conn);
-        db_wipe_free(l->thread_conninfo);
-        free(l->thread_rootcert);
-    }
+    pgloop_finish(&l->connector);
     if (l->wsi)
-        lws_set_timeout(l->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        pgloop_release(l->wsi);
     PQfinish(l->conn);
-    pthread_mutex_destroy(&l->lock);
     srv->listener = NULL;
     srv->listener_up = false;
     free(l);
