@@ -251,6 +251,18 @@ static int put_headers(struct http_req *rq, unsigned char **p, unsigned char *en
     return 0;
 }
 
+static void log_flush_cb(lws_sorted_usec_list_t *sul)
+{
+    http_log_flush(lws_container_of(sul, struct server, sul_log));
+}
+
+void http_log_flush(struct server *srv)
+{
+    lws_sul_cancel(&srv->sul_log);
+    if (srv->log_batch)
+        log_batch_flush(&srv->log, srv->log_batch);
+}
+
 static void log_request(struct http_req *rq)
 {
     int64_t dur = server_now_us() - rq->t_start_us;
@@ -270,7 +282,15 @@ static void log_request(struct http_req *rq)
         {"duration_ms", ms, 1},
         {NULL, NULL, 0},
     };
-    log_fields(&rq->srv->log, rq->status >= 500 ? LOG_WARN : LOG_INFO, "request", fields);
+    enum log_level level = rq->status >= 500 ? LOG_WARN : LOG_INFO;
+    struct server *srv = rq->srv;
+    if (srv->log_batch) {
+        if (srv->log_batch->len == 0)
+            lws_sul_schedule(srv->context, 0, &srv->sul_log, log_flush_cb, 1);
+        log_fields_batched(&srv->log, srv->log_batch, level, "request", fields);
+    } else {
+        log_fields(&srv->log, level, "request", fields);
+    }
     metrics_observe(&rq->srv->metrics, rq->route, rq->method_name, rq->status, dur);
 }
 

@@ -169,4 +169,8 @@ int http_custom_header(struct http_req *rq, const char *name, char *buf, size_t 
 int http_query_args(struct http_req *rq, const char **keys, const char **values, int max,
                     char *store, size_t cap);
 
+/* Writes out the request lines logged in this loop turn (they go out at
+ * the start of the next one by themselves): before the server stops. */
+void http_log_flush(struct server *srv);
+
 #endif

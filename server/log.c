@@ -76,51 +76,79 @@ static void put_time(struct line *l)
     puts_(l, t);
 }
 
+static void format_line(const struct logger *lg, enum log_level level, const char *msg,
+                        const struct log_field *fields, struct line *l)
+{
+    l->len = 0;
+    if (lg->json) {
+        puts_(l, "{\"time\":\"");
+        put_time(l);
+        puts_(l, "\",\"level\":\"");
+        puts_(l, level_name(level));
+        puts_(l, "\",\"msg\":\"");
+        put_escaped(l, msg);
+        puts_(l, "\"");
+        for (const struct log_field *f = fields; f && f->key; f++) {
+            puts_(l, ",\"");
+            put_escaped(l, f->key);
+            puts_(l, "\":");
+            if (!f->value) {
+                puts_(l, "null");
+            } else if (f->raw) {
+                puts_(l, f->value);
+            } else {
+                puts_(l, "\"");
+                put_escaped(l, f->value);
+                puts_(l, "\"");
+            }
+        }
+        memcpy(l->buf + l->len, "}\n", 2);
+        l->len += 2;
+    } else {
+        put_time(l);
+        puts_(l, " ");
+        puts_(l, level_name(level));
+        puts_(l, " ");
+        put_escaped(l, msg);
+        for (const struct log_field *f = fields; f && f->key; f++) {
+            puts_(l, " ");
+            puts_(l, f->key);
+            puts_(l, "=");
+            put_escaped(l, f->value ? f->value : "-");
+        }
+        l->buf[l->len++] = '\n';
+    }
+}
+
 static void emit(const struct logger *lg, enum log_level level, const char *msg,
                  const struct log_field *fields)
 {
-    struct line l = {.len = 0};
-    if (lg->json) {
-        puts_(&l, "{\"time\":\"");
-        put_time(&l);
-        puts_(&l, "\",\"level\":\"");
-        puts_(&l, level_name(level));
-        puts_(&l, "\",\"msg\":\"");
-        put_escaped(&l, msg);
-        puts_(&l, "\"");
-        for (const struct log_field *f = fields; f && f->key; f++) {
-            puts_(&l, ",\"");
-            put_escaped(&l, f->key);
-            puts_(&l, "\":");
-            if (!f->value) {
-                puts_(&l, "null");
-            } else if (f->raw) {
-                puts_(&l, f->value);
-            } else {
-                puts_(&l, "\"");
-                put_escaped(&l, f->value);
-                puts_(&l, "\"");
-            }
-        }
-        memcpy(l.buf + l.len, "}\n", 2);
-        l.len += 2;
-    } else {
-        put_time(&l);
-        puts_(&l, " ");
-        puts_(&l, level_name(level));
-        puts_(&l, " ");
-        put_escaped(&l, msg);
-        for (const struct log_field *f = fields; f && f->key; f++) {
-            puts_(&l, " ");
-            puts_(&l, f->key);
-            puts_(&l, "=");
-            put_escaped(&l, f->value ? f->value : "-");
-        }
-        l.buf[l.len++] = '\n';
-    }
+    struct line l;
+    format_line(lg, level, msg, fields, &l);
     /* One write per line: concurrent lines from workers never interleave. */
     ssize_t rc = write(lg->fd, l.buf, l.len);
     (void) rc;
+}
+
+void log_batch_flush(const struct logger *lg, struct log_batch *batch)
+{
+    if (batch->len == 0)
+        return;
+    /* Whole lines only, so lines from other threads fall between them. */
+    ssize_t rc = write(lg->fd, batch->buf, batch->len);
+    (void) rc;
+    batch->len = 0;
+}
+
+void log_fields_batched(const struct logger *lg, struct log_batch *batch, enum log_level level,
+                        const char *msg, const struct log_field *fields)
+{
+    struct line l;
+    format_line(lg, level, msg, fields, &l);
+    if (l.len > sizeof batch->buf - batch->len)
+        log_batch_flush(lg, batch);
+    memcpy(batch->buf + batch->len, l.buf, l.len);
+    batch->len += l.len;
 }
 
 void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...)

@@ -10,6 +10,7 @@
 #define PT_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -34,5 +35,23 @@ void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...
 /* Logs a message with extra fields, terminated by a field with key NULL. */
 void log_fields(const struct logger *lg, enum log_level level, const char *msg,
                 const struct log_field *fields);
+
+/* Lines one thread writes in bulk (the service thread's request lines):
+ * kept here and written with one write(2) by log_batch_flush, once per
+ * loop turn, so that a busy server does not pay a system call per
+ * request. Owned by that one thread; whole lines only. */
+#define LOG_BATCH_MAX 65536
+struct log_batch {
+    size_t len;
+    char buf[LOG_BATCH_MAX];
+};
+
+/* As log_fields, into `batch` (written out first when the line does not
+ * fit). */
+void log_fields_batched(const struct logger *lg, struct log_batch *batch, enum log_level level,
+                        const char *msg, const struct log_field *fields);
+
+/* Writes what `batch` holds, and empties it. */
+void log_batch_flush(const struct logger *lg, struct log_batch *batch);
 
 #endif

@@ -447,6 +447,10 @@ static int serve(void)
         log_msg(&srv.log, LOG_WARN,
                 "PAYTRACKR_AUTH=off: every caller is an operator; "
                 "for local development only");
+    /* Without it (out of memory) each request line is its own write. */
+    srv.log_batch = malloc(sizeof *srv.log_batch);
+    if (srv.log_batch)
+        srv.log_batch->len = 0;
     health_tick(&srv.sul_health);
     housekeeping_start(&srv);
     guard_start(&srv);
@@ -457,6 +461,7 @@ static int serve(void)
         if (signal_seen)
             handle_signal(&srv);
     }
+    http_log_flush(&srv);
     lws_sul_cancel(&srv.sul_health);
     lws_sul_cancel(&srv.sul_drain);
     housekeeping_stop(&srv);
@@ -480,7 +485,9 @@ static int serve(void)
     /* After everything that reads the connection string. */
     kvrefresh_stop(refresher);
     ratelimit_stop(&srv);
+    http_log_flush(&srv);
     log_msg(&srv.log, LOG_INFO, "stopped");
+    free(srv.log_batch);
     config_free(&srv.cfg);
     return 0;
 }

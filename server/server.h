@@ -28,6 +28,8 @@ struct stream_conn;
 struct server {
     struct config cfg;
     struct logger log;
+    struct log_batch *log_batch;    /* request lines of this loop turn; NULL: one write each */
+    lws_sorted_usec_list_t sul_log; /* writes log_batch out at the next turn */
     struct lws_context *context;
     struct lws_vhost *public_vhost;
     struct lws_vhost *admin_vhost;
