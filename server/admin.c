@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_async.h"
 #include "server.h"
 
 struct admin_req {
@@ -54,6 +55,9 @@ static void answer(struct admin_req *ar, const struct server *srv, const char *p
     } else if (strcmp(path, "/metrics") == 0) {
         struct db_pool_stats st;
         db_pool_get_stats(srv->pool, &st);
+        st.read_connections = srv->cfg.db_read_connections;
+        st.read_connected = db_async_connected(srv->reads);
+        st.reads_in_flight = db_async_in_flight(srv->reads);
         ar->content_type = "text/plain; version=0.0.4";
         ar->body = metrics_render(&srv->metrics, &st, server_ready(srv), srv->draining);
         ar->body = admin_append_webhooks(srv, ar->body);

@@ -88,6 +88,10 @@ struct db_pool_stats {
     uint64_t errors; /* connection failures and failed queries */
     uint64_t connects;
     bool up; /* the last connection attempt or query worked */
+    /* The loop's read connections (db_async.h), filled by the caller. */
+    int read_connections;
+    int read_connected;
+    int reads_in_flight;
 };
 
 struct db_pool;

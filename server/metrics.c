@@ -141,6 +141,14 @@ char *metrics_render(const struct metrics *m, const struct db_pool_stats *pool, 
          pool->size, pool->connected, pool->busy, pool->queued, (unsigned long long) pool->errors,
          (unsigned long long) pool->connects);
     outf(&o,
+         "# HELP paytrackr_db_read_connections Connections the event loop runs reads on.\n"
+         "# TYPE paytrackr_db_read_connections gauge\npaytrackr_db_read_connections %d\n"
+         "# HELP paytrackr_db_read_connected Of those, connected now.\n"
+         "# TYPE paytrackr_db_read_connected gauge\npaytrackr_db_read_connected %d\n"
+         "# HELP paytrackr_db_reads_in_flight Reads sent on them and not answered yet.\n"
+         "# TYPE paytrackr_db_reads_in_flight gauge\npaytrackr_db_reads_in_flight %d\n",
+         pool->read_connections, pool->read_connected, pool->reads_in_flight);
+    outf(&o,
          "# HELP paytrackr_ready 1 when the server reports ready.\n"
          "# TYPE paytrackr_ready gauge\npaytrackr_ready %d\n"
          "# HELP paytrackr_draining 1 while shutting down.\n"

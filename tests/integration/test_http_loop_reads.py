@@ -92,6 +92,10 @@ def test_reads_run_on_the_loops_connections_unless_turned_off(pg, own_db, start_
     assert ran_on_loop == (expected > 0) and ran_on_pool == (expected == 0)
     # not a connection more than configured, whatever the load
     assert len(_read_backends(pg, db)) == expected
+    metrics = srv.admin.get("/metrics").raw.decode()
+    assert "\npaytrackr_db_read_connections %d\n" % expected in metrics
+    assert "\npaytrackr_db_read_connected %d\n" % expected in metrics
+    assert "\npaytrackr_db_reads_in_flight 0\n" in metrics
 
 
 def test_an_unusable_read_connection_count_exits_2_naming_it(server_factory):
