@@ -191,17 +191,11 @@ cJSON *pt_payment_to_json(const pt_payment *p)
     return obj;
 }
 
-/* "name": then the value. */
-static void member(sbuf *b, const char *name_and_colon)
-{
-    sb_puts(b, name_and_colon);
-}
-
 static void member_int64(sbuf *b, const char *name_and_colon, int64_t v)
 {
     char text[24];
     int n = snprintf(text, sizeof text, "%" PRId64, v);
-    member(b, name_and_colon);
+    sb_puts(b, name_and_colon);
     sb_putn(b, text, (size_t) n);
 }
 
@@ -209,25 +203,25 @@ void pt_payment_write_json(pt_text *b, const pt_payment *p)
 {
     /* The members and order of pt_payment_to_json, printed as cJSON
      * prints them (tests/unit compares the two). */
-    member(b, "{\"id\":");
+    sb_puts(b, "{\"id\":");
     canon_string(b, p->id);
     member_int64(b, ",\"amount\":", p->amount);
-    member(b, ",\"currency\":");
+    sb_puts(b, ",\"currency\":");
     canon_string(b, p->currency);
-    member(b, ",\"payer\":");
+    sb_puts(b, ",\"payer\":");
     canon_string(b, p->payer ? p->payer : "");
-    member(b, ",\"payee\":");
+    sb_puts(b, ",\"payee\":");
     canon_string(b, p->payee ? p->payee : "");
-    member(b, ",\"reference\":");
+    sb_puts(b, ",\"reference\":");
     pt_text_json_string(b, p->reference);
-    member(b, ",\"description\":");
+    sb_puts(b, ",\"description\":");
     pt_text_json_string(b, p->description);
-    member(b, ",\"method\":");
+    sb_puts(b, ",\"method\":");
     canon_string(b, pt_method_name(p->method));
-    member(b, ",\"status\":");
+    sb_puts(b, ",\"status\":");
     canon_string(b, pt_status_name(p->status));
     member_int64(b, ",\"amount_refunded\":", p->amount_refunded);
-    member(b, ",\"metadata\":{");
+    sb_puts(b, ",\"metadata\":{");
     for (int i = 0; i < p->metadata_count; i++) {
         const pt_meta_entry *e = &p->metadata[i];
         if (i > 0)
@@ -237,9 +231,9 @@ void pt_payment_write_json(pt_text *b, const pt_payment *p)
         canon_string(b, e->value ? e->value : "");
     }
     member_int64(b, "},\"version\":", p->version);
-    member(b, ",\"created_at\":");
+    sb_puts(b, ",\"created_at\":");
     canon_string(b, p->created_at);
-    member(b, ",\"updated_at\":");
+    sb_puts(b, ",\"updated_at\":");
     canon_string(b, p->updated_at);
     sb_putc(b, '}');
 }

@@ -39,7 +39,7 @@ struct db_async_stmt {
     const char *sql;
     int nparams;
     const char *params[DB_ASYNC_PARAMS_MAX];
-    char scratch[4][32];
+    char scratch[3][32];
     db_answer_fn answer;
 };
 

@@ -690,18 +690,17 @@ static int payment_from_rows(PGresult *res, pt_payment *p, struct db_result *r)
     return 1;
 }
 
+#define GET_SQL \
+    "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid AND deleted_at IS NULL"
+static const char get_sql[] = GET_SQL;
+static const char get_locked_sql[] = GET_SQL " FOR UPDATE";
+
 /* Loads one live payment, optionally locking it. Returns 1 found, 0 not
  * found (404 set), -1 failed (result set). */
 static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, struct db_result *r)
 {
     const char *params[1] = {id};
-    PGresult *res =
-        pgstmt_exec(conn,
-                    lock ? "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
-                           "AND deleted_at IS NULL FOR UPDATE"
-                         : "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid "
-                           "AND deleted_at IS NULL",
-                    1, params);
+    PGresult *res = pgstmt_exec(conn, lock ? get_locked_sql : get_sql, 1, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_result_from_pg(r, conn, res);
         return -1;
@@ -710,9 +709,6 @@ static int load_payment(PGconn *conn, const char *id, int lock, pt_payment *p, s
     PQclear(res);
     return rc;
 }
-
-static const char get_sql[] =
-    "SELECT " PAYMENT_COLUMNS " FROM payments WHERE id = $1::uuid AND deleted_at IS NULL";
 
 static void answer_get(struct db_job *job, PGresult *res)
 {
@@ -725,13 +721,10 @@ static void answer_get(struct db_job *job, PGresult *res)
 void store_run_get(struct db_job *job, PGconn *conn)
 {
     struct store_get *in = job->arg;
-    const char *params[1] = {in->id};
-    PGresult *res = pgstmt_exec(conn, get_sql, 1, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        db_result_from_pg(&job->result, conn, res);
-    else
-        answer_get(job, res);
-    PQclear(res);
+    pt_payment p = {0};
+    if (load_payment(conn, in->id, 0, &p, &job->result) == 1)
+        result_read(&job->result, &p);
+    pt_payment_clear(&p);
 }
 
 void store_get_statement(const struct store_get *in, struct db_async_stmt *st)
