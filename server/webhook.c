@@ -42,7 +42,13 @@
  * statement for every endpoint: an endpoint's next event goes out as soon
  * as the previous one is acknowledged, not after a database round. */
 #define WH_RECORD_GAP_US 10000
-#define WH_LOG_MAX       1024 /* attempts waiting to be logged */
+/* An endpoint with nothing left to send keeps its lease this long before
+ * giving it back: at a steady rate of events its next one comes within
+ * milliseconds, and a claim and a release per event and endpoint were a
+ * third of the writes. Held endpoints are looked at again on every tick,
+ * so a PATCH, a replay or a disable is seen as soon as before. */
+#define WH_IDLE_HOLD_US 1000000
+#define WH_LOG_MAX      1024 /* attempts waiting to be logged */
 
 static const char default_schedule[] = "5,300,1800,7200,18000,36000,36000";
 
@@ -122,19 +128,22 @@ struct wh_event {
 struct wh_slot {
     bool used;
     char id[37];
-    int64_t version;   /* config_version when read */
-    int64_t delivered; /* delivered_seq in the database */
-    int64_t sent;      /* acknowledged by the endpoint (>= delivered) */
-    bool ending;       /* a result that ends the slot waits to be written */
-    int attempt;       /* failed attempts at ev[0] so far */
+    int64_t version;       /* config_version when read */
+    int64_t delivered;     /* delivered_seq in the database */
+    int64_t sent;          /* acknowledged by the endpoint (>= delivered) */
+    bool ending;           /* a result that ends the slot waits to be written */
+    int64_t read_upto;     /* events up to this stable seq are read; -1: none */
+    int64_t idle_since_us; /* since when nothing is left to send; 0: busy */
+    int attempt;           /* failed attempts at ev[0] so far */
     char *url;
     char secret[WH_SECRET_MAX];
     char old_secret[WH_SECRET_MAX]; /* "" when none is valid */
     struct wh_event ev[WH_BATCH];
     int nev;
 
-    /* the transfer of ev[0] */
+    /* the transfer of ev[0]; the handle is kept for the slot's next ones */
     CURL *easy;
+    bool in_flight;
     struct curl_slist *headers;
     int64_t t_start_us;
     char errbuf[CURL_ERROR_SIZE];
@@ -326,11 +335,9 @@ static void slot_clear_events(struct wh_slot *s)
 
 static void slot_end_transfer(struct webhooks *wh, struct wh_slot *s)
 {
-    if (s->easy) {
+    if (s->in_flight)
         curl_multi_remove_handle(wh->multi, s->easy);
-        curl_easy_cleanup(s->easy);
-        s->easy = NULL;
-    }
+    s->in_flight = false;
     curl_slist_free_all(s->headers);
     s->headers = NULL;
 }
@@ -338,6 +345,8 @@ static void slot_end_transfer(struct webhooks *wh, struct wh_slot *s)
 static void slot_free(struct webhooks *wh, struct wh_slot *s)
 {
     slot_end_transfer(wh, s);
+    if (s->easy)
+        curl_easy_cleanup(s->easy);
     slot_clear_events(s);
     free(s->url);
     memset(s, 0, sizeof *s);
@@ -485,6 +494,7 @@ static void claim(struct webhooks *wh)
         s->sent = s->delivered;
         s->attempt = (int) to_i64(PQgetvalue(res, r, 3));
         s->allow_private = wh->cfg.allow_private;
+        s->read_upto = -1;
     }
     PQclear(res);
 }
@@ -508,8 +518,9 @@ static char *event_body(PGresult *res, int r)
     return body;
 }
 
-/* Refreshes slot `s` from one row of the fetch: config and one event. */
-static int fill_slot(struct wh_slot *s, PGresult *res, int r)
+/* Refreshes slot `s` from one row of the fetch: config and one event,
+ * whose body (`body`, the caller's) is copied. */
+static int fill_slot(struct wh_slot *s, PGresult *res, int r, const char *body)
 {
     const char *url = PQgetvalue(res, r, 2);
     if (!s->url || strcmp(s->url, url) != 0) {
@@ -523,24 +534,81 @@ static int fill_slot(struct wh_slot *s, PGresult *res, int r)
         return 0;
     struct wh_event *e = &s->ev[s->nev];
     e->seq = to_i64(PQgetvalue(res, r, 5));
-    e->body = event_body(res, r);
-    if (!e->body)
+    if (!body || !(e->body = strdup(body)))
         return -1;
     s->nev++;
     return 0;
 }
 
-/* Queues a "caught up" result: delivered_seq moves to the stable seq over
- * events that do not match, and the lease goes back. */
+/* Whether slot `s` has nothing in hand and events may wait for it. */
+static bool slot_wants_events(const struct webhooks *wh, const struct wh_slot *s)
+{
+    return s->used && s->nev == 0 && !s->in_flight && !s->ending && s->read_upto < wh->stable;
+}
+
+/* Queues a "caught up" result: delivered_seq moves over the events that do
+ * not match, up to where the slot read, and the lease goes back. */
 static void result_caught_up(struct webhooks *wh, int i)
 {
+    struct wh_slot *s = &wh->slots[i];
     struct wh_result *r = &wh->results[wh->nresults++];
     memset(r, 0, sizeof *r);
     r->slot = i;
-    r->new_delivered = wh->stable > wh->slots[i].sent ? wh->stable : wh->slots[i].sent;
-    r->new_attempt = wh->slots[i].attempt;
+    r->new_delivered = s->read_upto > s->sent ? s->read_upto : s->sent;
+    r->new_attempt = s->attempt;
     r->release = true;
-    wh->slots[i].ending = true;
+    s->ending = true;
+}
+
+/* Gives back the leases of slots that have had nothing to send for
+ * WH_IDLE_HOLD_US, and makes the other idle ones read again at the next
+ * round: their endpoint may have changed meanwhile. */
+static void release_idle(struct webhooks *wh)
+{
+    int64_t t = now_us();
+    for (int i = 0; i < WH_SLOTS && wh->nresults < WH_SLOTS; i++) {
+        struct wh_slot *s = &wh->slots[i];
+        if (!s->used || s->nev > 0 || s->in_flight || s->ending || !s->idle_since_us)
+            continue;
+        if (t - s->idle_since_us >= WH_IDLE_HOLD_US)
+            result_caught_up(wh, i);
+        else
+            s->read_upto = -1;
+    }
+}
+
+/* The bodies of one fetch's events, each built once: the fetch sends an
+ * event's columns only on its first row (most endpoints wait for the same
+ * events, and forming the text per endpoint was most of the fetch). */
+struct wh_bodies {
+    int64_t *seqs;
+    char **texts; /* malloc'd */
+    int n;
+};
+
+/* The body of row `r`'s event (NULL: none, or out of memory): built from
+ * the row when it carries the columns, else the one built before. */
+static const char *bodies_take(struct wh_bodies *b, PGresult *res, int r)
+{
+    if (!b->seqs || !b->texts || PQgetisnull(res, r, 5))
+        return NULL;
+    int64_t seq = to_i64(PQgetvalue(res, r, 5));
+    for (int k = b->n - 1; k >= 0; k--)
+        if (b->seqs[k] == seq)
+            return b->texts[k];
+    if (PQgetisnull(res, r, 6))
+        return NULL;
+    b->seqs[b->n] = seq;
+    b->texts[b->n] = event_body(res, r);
+    return b->texts[b->n++];
+}
+
+static void bodies_free(struct wh_bodies *b)
+{
+    for (int k = 0; k < b->n; k++)
+        free(b->texts[k]);
+    free(b->seqs);
+    free(b->texts);
 }
 
 /* Reads the next events of every held endpoint that has none buffered,
@@ -553,7 +621,7 @@ static void fetch_events(struct webhooks *wh)
     buf_str(&afters, "{");
     for (int i = 0; i < WH_SLOTS; i++) {
         struct wh_slot *s = &wh->slots[i];
-        if (!s->used || s->nev > 0 || s->easy || s->ending)
+        if (!slot_wants_events(wh, s))
             continue;
         buf_elem(&ids, s->id);
         buf_elem_i64(&afters, s->sent);
@@ -572,18 +640,21 @@ static void fetch_events(struct webhooks *wh)
     const char *params[5] = {ids.s, afters.s, stable, wh->owner, batch};
     PGresult *res = PQexecParams(
         wh->conn,
-        "SELECT s.i, w.config_version, w.url, w.secret, "
-        "CASE WHEN w.old_secret_until > now() THEN w.old_secret ELSE '' END, "
-        "e.seq, e.type, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-        "e.payment::text, e.actor::text, e.refund::text "
-        "FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS s(id, after, i) "
-        "JOIN webhook_endpoints w ON w.id = s.id AND w.lease_owner = $4 AND w.enabled "
-        "LEFT JOIN LATERAL (SELECT pe.seq, pe.type, pe.at, pe.payment, pe.actor, pe.refund "
-        " FROM payment_events pe "
-        " WHERE pe.seq > s.after AND pe.seq <= $3::bigint "
-        " AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
-        " ORDER BY pe.seq LIMIT $5::int) e ON true "
-        "ORDER BY s.i, e.seq",
+        "WITH m AS MATERIALIZED (SELECT s.i, w.config_version, w.url, w.secret, "
+        " CASE WHEN w.old_secret_until > now() THEN w.old_secret ELSE '' END AS old, e.seq "
+        " FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS s(id, after, i) "
+        " JOIN webhook_endpoints w ON w.id = s.id AND w.lease_owner = $4 AND w.enabled "
+        " LEFT JOIN LATERAL (SELECT pe.seq FROM payment_events pe "
+        "  WHERE pe.seq > s.after AND pe.seq <= $3::bigint "
+        "  AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
+        "  ORDER BY pe.seq LIMIT $5::int) e ON true), "
+        "f AS (SELECT DISTINCT ON (seq) seq, i FROM m WHERE seq IS NOT NULL ORDER BY seq, i) "
+        "SELECT m.i, m.config_version, m.url, m.secret, m.old, m.seq, b.type, "
+        " to_char(b.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+        " b.payment::text, b.actor::text, b.refund::text "
+        "FROM m LEFT JOIN f ON f.seq = m.seq AND f.i = m.i "
+        "LEFT JOIN payment_events b ON b.seq = f.seq "
+        "ORDER BY m.i, m.seq",
         5, NULL, params, NULL, NULL, 0);
     free(ids.s);
     free(afters.s);
@@ -593,28 +664,38 @@ static void fetch_events(struct webhooks *wh)
         return;
     }
     bool seen[WH_SLOTS] = {false};
+    struct wh_bodies bodies = {.seqs = calloc((size_t) PQntuples(res) + 1, sizeof(int64_t)),
+                               .texts = calloc((size_t) PQntuples(res) + 1, sizeof(char *))};
     for (int r = 0; r < PQntuples(res); r++) {
         long k = strtol(PQgetvalue(res, r, 0), NULL, 10) - 1;
         if (k < 0 || k >= n)
             continue;
         int i = idx[k];
         struct wh_slot *s = &wh->slots[i];
+        const char *body = bodies_take(&bodies, res, r);
         if (to_i64(PQgetvalue(res, r, 1)) != s->version) {
             seen[i] = false; /* changed under us: start again from the database */
             s->version = -1;
             continue;
         }
         seen[i] = true;
-        if (fill_slot(s, res, r) < 0)
+        if (fill_slot(s, res, r, body) < 0)
             seen[i] = false;
     }
     PQclear(res);
+    bodies_free(&bodies);
     for (int k = 0; k < n; k++) {
         int i = idx[k];
-        if (!seen[i] || wh->slots[i].version < 0)
+        struct wh_slot *s = &wh->slots[i];
+        if (!seen[i] || s->version < 0) {
             slot_drop(wh, i);
-        else if (wh->slots[i].nev == 0 && wh->nresults < WH_SLOTS)
-            result_caught_up(wh, i);
+        } else if (s->nev > 0) {
+            s->idle_since_us = 0;
+        } else {
+            s->read_upto = wh->stable; /* nothing matching up to there */
+            if (!s->idle_since_us)
+                s->idle_since_us = now_us();
+        }
     }
 }
 
@@ -679,6 +760,33 @@ static int add_header(struct wh_slot *s, const char *name, const char *value)
     return 0;
 }
 
+/* The slot's easy handle with the options all its transfers share; made
+ * on the first send, kept until the slot ends (a new handle per event
+ * was a tenth of the delivery thread in malloc and free). */
+static CURL *slot_easy(struct wh_slot *s)
+{
+    if (s->easy)
+        return s->easy;
+    CURL *c = curl_easy_init();
+    if (!c)
+        return NULL;
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, s->allow_private ? "http,https" : "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* never through an environment proxy */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) WH_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, s);
+    s->easy = c;
+    return c;
+}
+
 /* Signs ev[0] and starts its transfer. */
 static int slot_send(struct webhooks *wh, int i)
 {
@@ -704,30 +812,17 @@ static int slot_send(struct webhooks *wh, int i)
         add_header(s, "User-Agent", "paytrackr-webhooks/" PAYTRACKR_VERSION) < 0 ||
         add_header(s, "Expect", NULL) < 0)
         return -1;
-    CURL *c = curl_easy_init();
+    CURL *c = slot_easy(s);
     if (!c)
         return -1;
-    s->easy = c;
     curl_easy_setopt(c, CURLOPT_URL, s->url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, s->allow_private ? "http,https" : "https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* never through an environment proxy */
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) WH_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, e->body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) blen);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(c, CURLOPT_PRIVATE, s);
     s->t_start_us = now_us();
     if (curl_multi_add_handle(wh->multi, c) != CURLM_OK)
         return -1;
+    s->in_flight = true;
     return 0;
 }
 
@@ -738,7 +833,7 @@ static void start_transfers(struct webhooks *wh)
         /* Each transfer logs one attempt: room for all of them first. */
         if (wh->nattempts > WH_LOG_MAX - WH_SLOTS)
             return;
-        if (s->used && s->nev > 0 && !s->easy && !s->ending && slot_send(wh, i) < 0) {
+        if (s->used && s->nev > 0 && !s->in_flight && !s->ending && slot_send(wh, i) < 0) {
             log_msg(wh->log, LOG_WARN, "webhooks: cannot start a delivery to endpoint %s", s->id);
             slot_drop(wh, i);
         }
@@ -842,7 +937,7 @@ static void collect_transfers(struct webhooks *wh)
             continue;
         struct wh_slot *s = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &s);
-        if (s && s->easy == m->easy_handle)
+        if (s && s->in_flight && s->easy == m->easy_handle)
             finish_transfer(wh, s, m->data.result);
     }
 }
@@ -990,7 +1085,8 @@ static void record_results(struct webhooks *wh)
             " FROM l JOIN webhook_endpoints x ON x.id = l.id ORDER BY l.n) "
             "UPDATE webhook_endpoints w SET delivered_seq = r.new_delivered, "
             " attempt = r.new_attempt, "
-            " next_attempt_at = now() + r.delay_ms * interval '1 millisecond', "
+            " next_attempt_at = CASE WHEN r.release OR r.reason IS NOT NULL "
+            "  THEN now() + r.delay_ms * interval '1 millisecond' ELSE w.next_attempt_at END, "
             " enabled = r.reason IS NULL, disabled_reason = r.reason, "
             " lease_owner = CASE WHEN r.release OR r.reason IS NOT NULL THEN NULL ELSE $1 END, "
             " lease_until = CASE WHEN r.release OR r.reason IS NOT NULL THEN NULL "
@@ -1121,8 +1217,7 @@ static void prune_log(struct webhooks *wh)
 static bool any_idle(const struct webhooks *wh)
 {
     for (int i = 0; i < WH_SLOTS; i++)
-        if (wh->slots[i].used && wh->slots[i].nev == 0 && !wh->slots[i].easy &&
-            !wh->slots[i].ending)
+        if (slot_wants_events(wh, &wh->slots[i]))
             return true;
     return false;
 }
@@ -1142,8 +1237,10 @@ static bool db_round(struct webhooks *wh, bool woken)
             wh->stable = s;
             claim(wh);
         }
-        if (tick)
+        if (tick) {
+            release_idle(wh);
             wh->next_tick_us = t + WH_TICK_US;
+        }
     }
     if (wh->conn && any_idle(wh)) {
         fetch_events(wh);

@@ -18,7 +18,10 @@
  * are unchanged; a server that dies sends those few again elsewhere. A
  * failure releases the lease with `next_attempt_at` set from the retry
  * schedule, so any replica may send the retry; an endpoint with nothing
- * left to send is released too. Leases are renewed while held and expire
+ * left to send is released too, after about a second (WH_IDLE_HOLD_US) in
+ * which its next event is likely to come. The events of one read are
+ * shared by the endpoints that wait for them: each event's columns come
+ * once. Leases are renewed while held and expire
  * after PAYTRACKR_WEBHOOK_LEASE_SECONDS, so a dead replica's endpoints
  * pass to the others. Memory is bounded by WH_SLOTS * WH_BATCH events
  * whatever the backlog.

@@ -286,18 +286,38 @@ static void run_patch(struct db_job *job, PGconn *conn)
     answer_endpoint(&job->result, conn, res, 200, NULL);
 }
 
+/* Runs one statement of the delete's transaction; false (the job's error
+ * answer set, the transaction rolled back) when it fails. */
+static bool delete_step(struct db_job *job, PGconn *conn, const char *sql, const char *id,
+                        bool *touched)
+{
+    const char *params[1] = {id};
+    PGresult *res = PQexecParams(conn, sql, id ? 1 : 0, NULL, id ? params : NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_result_from_pg(&job->result, conn, res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return false;
+    }
+    if (touched)
+        *touched = strcmp(PQcmdTuples(res), "0") != 0;
+    PQclear(res);
+    return true;
+}
+
+/* The endpoint, then its deliveries log (no foreign key since migration
+ * 0007): the second statement's snapshot comes after the endpoint's row
+ * lock was granted, so it sees every attempt a writer logged meanwhile. */
 static void run_delete(struct db_job *job, PGconn *conn)
 {
     struct wh_req *in = job->arg;
-    const char *params[1] = {in->id};
-    PGresult *res = PQexecParams(conn, "DELETE FROM webhook_endpoints WHERE id = $1::uuid", 1, NULL,
-                                 params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_result_from_pg(&job->result, conn, res);
+    bool gone = false;
+    if (!delete_step(job, conn, "BEGIN", NULL, NULL) ||
+        !delete_step(job, conn, "DELETE FROM webhook_endpoints WHERE id = $1::uuid", in->id,
+                     &gone) ||
+        !delete_step(job, conn, "DELETE FROM webhook_deliveries WHERE endpoint_id = $1::uuid",
+                     in->id, NULL) ||
+        !delete_step(job, conn, "COMMIT", NULL, NULL))
         return;
-    }
-    bool gone = strcmp(PQcmdTuples(res), "1") == 0;
-    PQclear(res);
     if (gone)
         job->result.status = 204;
     else

@@ -148,6 +148,25 @@ def test_endpoint_management(wh_server, receiver):
         assert path in doc["paths"], path
 
 
+def test_deleting_an_endpoint_deletes_its_log(wh_server, receiver, pg, own_db):
+    """The log has no foreign key (migration 0007): the delete removes the
+    endpoint's attempts itself, and only its own."""
+    srv = wh_server()
+    keep = add_endpoint(srv.api, receiver.url("keep"))
+    gone = add_endpoint(srv.api, receiver.url("gone"))
+    harness.create_payment(srv.api)
+    receiver.wait_for(lambda ds: len(ds) >= 2)
+    logged = "SELECT endpoint_id::text, count(*) FROM webhook_deliveries GROUP BY 1 ORDER BY 1"
+
+    def log():
+        return {row[0]: int(row[1]) for row in pg.psql(logged, db=own_db["db"])}
+    harness.wait_until(lambda: len(log()) == 2, 10, interval=0.05, message="both attempts logged")
+    assert srv.api.delete(EP + "/" + gone["id"]).status == 204
+    assert log() == {keep["id"]: 1}
+    harness.assert_error(srv.api.delete(EP + "/" + gone["id"]), 404, "not_found")
+    assert endpoint(srv.api, keep["id"])["enabled"] is True
+
+
 # ---- signatures ------------------------------------------------------------------
 
 
@@ -197,20 +216,54 @@ def test_secret_rotation_signs_with_both(wh_server, receiver, pg, own_db):
 
 
 def test_concurrent_writers_arrive_in_order_exactly_once(wh_server, receiver, pg, own_db):
+    """Three endpoints read the same events in one fetch, whose columns come
+    once per event: each gets its own in order, byte for byte the same."""
     srv = wh_server()
     add_endpoint(srv.api, receiver.url("order"))
+    add_endpoint(srv.api, receiver.url("copy"))
+    add_endpoint(srv.api, receiver.url("gbp"), filter={"currency": "GBP"})
     start = head(pg, own_db["db"])
 
     def writer(i):
-        for _ in range(25):
-            harness.create_payment(srv.api)
+        for k in range(25):
+            harness.create_payment(srv.api, currency="GBP" if (i + k) % 3 == 0 else "EUR")
     results = harness.run_concurrently(8, writer)
     assert not [r for r in results if isinstance(r, BaseException)], results
     expected = db_seqs(pg, own_db["db"], start)
     assert len(expected) == 200
-    receiver.wait_for(lambda ds: len(ds) >= 200, timeout=60)
+    gbp = [int(r[0]) for r in pg.psql(
+        "SELECT seq FROM payment_events WHERE seq > %d AND payment->>'currency' = 'GBP' "
+        "ORDER BY seq" % start, db=own_db["db"])]
+    assert 0 < len(gbp) < 200
+    receiver.wait_for(lambda ds: len(ds) >= 400 + len(gbp), timeout=60)
     time.sleep(0.5)  # anything extra would arrive now
-    assert seqs_of(receiver.deliveries) == expected
+    by_path = {name: receiver.for_path(name) for name in ("order", "copy", "gbp")}
+    assert seqs_of(by_path["order"]) == expected
+    assert seqs_of(by_path["copy"]) == expected
+    assert seqs_of(by_path["gbp"]) == gbp
+    bodies = {d.seq: d.raw for d in by_path["order"]}
+    assert all(d.raw == bodies[d.seq] for d in by_path["copy"] + by_path["gbp"])
+    assert len(receiver.deliveries) == 400 + len(gbp)
+
+
+def test_caught_up_endpoint_is_held_briefly_then_given_back(wh_server, receiver, pg, own_db):
+    """A caught-up endpoint keeps its lease for about a second (its next
+    event is likely near); a change made meanwhile is still obeyed, and
+    then the lease goes back for any replica to take."""
+    srv = wh_server()
+    ep = add_endpoint(srv.api, receiver.url("idle"))
+    harness.create_payment(srv.api)
+    receiver.wait_for(lambda ds: len(ds) >= 1)
+    r = srv.api.patch(EP + "/" + ep["id"], {"url": receiver.url("moved")})
+    assert r.status == 200, r
+    harness.create_payment(srv.api)
+    receiver.wait_for(lambda ds: len(ds) >= 2)
+    assert [d.path for d in receiver.deliveries] == ["/idle", "/moved"]
+    leased = "SELECT lease_owner IS NOT NULL FROM webhook_endpoints"
+    assert pg.psql(leased, db=own_db["db"])[0][0] == "t"
+    harness.wait_until(lambda: pg.psql(leased, db=own_db["db"])[0][0] == "f", 10,
+                       interval=0.05, message="the lease given back")
+    assert endpoint(srv.api, ep["id"])["pending"] == 0
 
 
 def test_failing_receiver_gets_the_same_event_again_then_the_rest(wh_server, receiver):
