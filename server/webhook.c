@@ -1201,7 +1201,8 @@ static void measure_lag(struct webhooks *wh)
 }
 
 /* The deliveries log keeps 30 days, trimmed in batches every 10 s (up to
- * 86 million rows a day). */
+ * 86 million rows a day), found by the BRIN index on `at` (migration
+ * 0007) rather than a read of the whole log. */
 static void prune_log(struct webhooks *wh)
 {
     PGresult *res = PQexec(wh->conn, "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM "
