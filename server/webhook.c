@@ -46,7 +46,9 @@
  * giving it back: at a steady rate of events its next one comes within
  * milliseconds, and a claim and a release per event and endpoint were a
  * third of the writes. Held endpoints are looked at again on every tick,
- * so a PATCH, a replay or a disable is seen as soon as before. */
+ * so a PATCH, a replay or a disable is seen as soon as before; when every
+ * slot is taken, idle ones are given back at once so that the endpoints
+ * beyond WH_SLOTS get their turn. */
 #define WH_IDLE_HOLD_US 1000000
 #define WH_LOG_MAX      1024 /* attempts waiting to be logged */
 
@@ -561,16 +563,19 @@ static void result_caught_up(struct webhooks *wh, int i)
 }
 
 /* Gives back the leases of slots that have had nothing to send for
- * WH_IDLE_HOLD_US, and makes the other idle ones read again at the next
- * round: their endpoint may have changed meanwhile. */
+ * WH_IDLE_HOLD_US, or of every idle one when no slot is free (other
+ * endpoints may be waiting for a place: holding would starve them), and
+ * makes the other idle ones read again at the next round: their endpoint
+ * may have changed meanwhile. */
 static void release_idle(struct webhooks *wh)
 {
+    bool full = free_slots(wh) == 0;
     int64_t t = now_us();
     for (int i = 0; i < WH_SLOTS && wh->nresults < WH_SLOTS; i++) {
         struct wh_slot *s = &wh->slots[i];
         if (!s->used || s->nev > 0 || s->in_flight || s->ending || !s->idle_since_us)
             continue;
-        if (t - s->idle_since_us >= WH_IDLE_HOLD_US)
+        if (full || t - s->idle_since_us >= WH_IDLE_HOLD_US)
             result_caught_up(wh, i);
         else
             s->read_upto = -1;
@@ -1238,10 +1243,10 @@ static bool db_round(struct webhooks *wh, bool woken)
             wh->stable = s;
             claim(wh);
         }
-        if (tick) {
+        if (tick || free_slots(wh) == 0)
             release_idle(wh);
+        if (tick)
             wh->next_tick_us = t + WH_TICK_US;
-        }
     }
     if (wh->conn && any_idle(wh)) {
         fetch_events(wh);

@@ -284,6 +284,30 @@ def test_caught_up_endpoint_is_held_briefly_then_given_back(wh_server, receiver,
     assert endpoint(srv.api, ep["id"])["pending"] == 0
 
 
+def test_endpoints_beyond_the_slots_are_not_starved(wh_server, receiver):
+    """One replica works on 128 endpoints at once. With 130 endpoints and
+    events coming faster than a caught-up endpoint's hold runs out, the
+    held ones must make room: every endpoint gets the early events while
+    the writes still go on, not only after they stop."""
+    srv = wh_server()
+    names = ["n%d" % k for k in range(130)]
+    for name in names:
+        add_endpoint(srv.api, receiver.url(name))
+    first = harness.create_payment(srv.api)
+    for _ in range(5):
+        time.sleep(0.4)  # the pace under test: faster than the 1 s hold
+        harness.create_payment(srv.api)
+    last_write = time.monotonic()
+    receiver.wait_for(lambda ds: len(ds) >= 130 * 6, timeout=60)
+    late = [name for name in names
+            if not any(d.event["payment"]["id"] == first["id"] and d.t < last_write
+                       for d in receiver.for_path(name))]
+    assert not late, "first event only after the writes stopped: %s" % late
+    for name in names:
+        got = seqs_of(receiver.for_path(name))
+        assert got == sorted(set(got)) and len(got) == 6, (name, got)
+
+
 def test_failing_receiver_gets_the_same_event_again_then_the_rest(wh_server, receiver):
     srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1,1,1,1")
     ep = add_endpoint(srv.api, receiver.url("flaky"))
