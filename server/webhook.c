@@ -1205,14 +1205,19 @@ static void measure_lag(struct webhooks *wh)
     pthread_mutex_unlock(&wh->lock);
 }
 
-/* The deliveries log keeps 30 days, trimmed in batches every 10 s (up to
- * 86 million rows a day), found by the BRIN index on `at` (migration
- * 0007) rather than a read of the whole log. */
+/* The deliveries log keeps 30 days, trimmed every 10 s by up to 10,000 of
+ * its oldest rows (up to 86 million a day). The log is written in time
+ * order, so the oldest rows by id are the oldest by time: the primary key
+ * finds them, and when even the first is younger than 30 days (most of
+ * the time) the statement stops there. No index on `at` is needed: a
+ * search by `at` without one read the whole log every time. */
 static void prune_log(struct webhooks *wh)
 {
-    PGresult *res = PQexec(wh->conn, "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM "
-                                     "webhook_deliveries WHERE at < now() - interval '30 days' "
-                                     "LIMIT 10000)");
+    PGresult *res = PQexec(wh->conn, "DELETE FROM webhook_deliveries d USING (SELECT id, at FROM "
+                                     "webhook_deliveries ORDER BY id LIMIT 10000) o "
+                                     "WHERE d.id = o.id AND o.at < now() - interval '30 days' "
+                                     "AND (SELECT at FROM webhook_deliveries ORDER BY id LIMIT 1) "
+                                     "< now() - interval '30 days'");
     if (!query_ok(res))
         query_failed(wh, "pruning the deliveries log", res);
     PQclear(res);

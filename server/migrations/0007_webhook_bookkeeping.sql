@@ -18,9 +18,3 @@ ALTER TABLE webhook_endpoints SET (fillfactor = 50);
 -- logged by a writer it waited for).
 ALTER TABLE webhook_deliveries DROP CONSTRAINT IF EXISTS webhook_deliveries_endpoint_id_fkey;
 
--- The log keeps 30 days, trimmed every 10 s by `at`; without an index on it
--- each trim read the whole table (at 10,000 attempts a second, tens of
--- millions of rows a day) to find, most of the time, nothing. Rows are
--- written in time order, so a BRIN index finds the old ones for the cost
--- of a few pages, and costs next to nothing to keep up.
-CREATE INDEX webhook_deliveries_at_idx ON webhook_deliveries USING brin (at);

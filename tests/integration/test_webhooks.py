@@ -168,8 +168,8 @@ def test_deleting_an_endpoint_deletes_its_log(wh_server, receiver, pg, own_db):
 
 
 def test_deliveries_log_keeps_thirty_days(wh_server, receiver, pg, own_db):
-    """Attempts older than 30 days are trimmed (by the BRIN index on `at`
-    of migration 0007, not a read of the whole log); newer ones stay."""
+    """Attempts older than 30 days are trimmed, oldest first; newer ones
+    stay."""
     srv = wh_server()
     ep = add_endpoint(srv.api, receiver.url("old"))
     db = own_db["db"]
@@ -181,8 +181,6 @@ def test_deliveries_log_keeps_thirty_days(wh_server, receiver, pg, own_db):
     kept = "SELECT seq FROM webhook_deliveries ORDER BY seq"
     harness.wait_until(lambda: [r[0] for r in pg.psql(kept, db=db)] == ["9"], 15, interval=0.1,
                        message="the old attempts trimmed")
-    index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'webhook_deliveries_at_idx'"
-    assert "brin" in pg.psql(index, db=db)[0][0].lower()
 
 
 # ---- signatures ------------------------------------------------------------------
