@@ -831,18 +831,25 @@ static int slot_send(struct webhooks *wh, int i)
     return 0;
 }
 
-static void start_transfers(struct webhooks *wh)
+/* Starts the transfers that may start; returns how many did. */
+static int start_transfers(struct webhooks *wh)
 {
+    int started = 0;
     for (int i = 0; i < WH_SLOTS; i++) {
         struct wh_slot *s = &wh->slots[i];
         /* Each transfer logs one attempt: room for all of them first. */
         if (wh->nattempts > WH_LOG_MAX - WH_SLOTS)
-            return;
-        if (s->used && s->nev > 0 && !s->in_flight && !s->ending && slot_send(wh, i) < 0) {
+            break;
+        if (!s->used || s->nev == 0 || s->in_flight || s->ending)
+            continue;
+        if (slot_send(wh, i) == 0) {
+            started++;
+        } else {
             log_msg(wh->log, LOG_WARN, "webhooks: cannot start a delivery to endpoint %s", s->id);
             slot_drop(wh, i);
         }
     }
+    return started;
 }
 
 /* The delay before retry `n` (1-based), with up to 10 % jitter, or a
@@ -1287,15 +1294,17 @@ static bool wake_due(struct webhooks *wh)
 }
 
 /* Moves the transfers on: starts what may start, collects what finished,
- * and sends at once the next event of each endpoint that acknowledged. */
+ * and sends at once the next event of each endpoint that acknowledged.
+ * curl_multi_perform() checks every transfer in flight with a poll() of
+ * its own, so it runs the second time only for transfers just started. */
 static void transfer_round(struct webhooks *wh)
 {
     int running = 0;
     start_transfers(wh);
     curl_multi_perform(wh->multi, &running);
     collect_transfers(wh);
-    start_transfers(wh);
-    curl_multi_perform(wh->multi, &running);
+    if (start_transfers(wh) > 0)
+        curl_multi_perform(wh->multi, &running);
 }
 
 static void *thread_main(void *arg)
