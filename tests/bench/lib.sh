@@ -50,6 +50,7 @@ BENCH_TOKEN=bench-token-0123456789abcdef
 bench_server_start() {
     PORT=$(free_port)
     ADMIN=$(free_port)
+    while [ "$ADMIN" = "$PORT" ]; do ADMIN=$(free_port); done
     local auth=(PAYTRACKR_AUTH=off)
     if [ "${BENCH_AUTH:-off}" = on ]; then
         auth=(PAYTRACKR_AUTH=required PAYTRACKR_RATE_LIMIT_RPS=0

@@ -68,9 +68,22 @@ def build_file(*parts):
 
 def free_port():
     """A port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """`n` distinct ports that were free on 127.0.0.1 a moment ago: held
+    open together while chosen, so that two calls in a row cannot return
+    the same one (which once gave a server the same public and admin
+    port)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_until(predicate, timeout, interval=0.05, message="condition"):
@@ -557,8 +570,9 @@ class ServerFactory:
 
     def _env(self, overrides):
         env = self.base_env(self.pg.url)
-        env["PAYTRACKR_LISTEN"] = "127.0.0.1:%d" % free_port()
-        env["PAYTRACKR_ADMIN_LISTEN"] = "127.0.0.1:%d" % free_port()
+        public, admin = free_ports(2)
+        env["PAYTRACKR_LISTEN"] = "127.0.0.1:%d" % public
+        env["PAYTRACKR_ADMIN_LISTEN"] = "127.0.0.1:%d" % admin
         for k, v in overrides.items():
             if v is None:
                 env.pop(k, None)
@@ -595,7 +609,11 @@ class ServerFactory:
                 return srv
             err = srv.stderr_text()
             srv.expected_rc = srv.returncode  # reported below, not twice at teardown
-            if ("in use" in err.lower() or "bind" in err.lower()) and attempt < 2:
+            # A port taken meanwhile, or an explicit port the harness also
+            # chose for the other listener: new ports, once more.
+            lowered = err.lower()
+            if ("in use" in lowered or "bind" in lowered or "another port" in lowered) \
+                    and attempt < 2:
                 continue
             raise AssertionError("server %s exited with %r before it was up; stderr:\n%s"
                                  % (srv.name, srv.returncode, err[-4000:]))
