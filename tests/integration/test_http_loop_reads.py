@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from harness import PG_BIN, create_payment, wait_until
+from harness import PG_BIN, create_payment, run_concurrently, wait_until
 
 GET_SQL = "FROM payments WHERE id = $1::uuid AND deleted_at IS NULL"
 
@@ -129,11 +129,8 @@ def test_many_reads_in_flight_on_one_connection_each_get_their_own_answer(own_db
                     errors.append(("list", limit, r.status, r.json))
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    failed = [r for r in run_concurrently(16, client) if isinstance(r, BaseException)]
+    assert not failed, failed[:3]
     assert not errors, errors[:5]
 
 

@@ -5,7 +5,7 @@ write), so none may be lost, repeated or cut."""
 import json
 import threading
 
-from harness import create_payment, wait_until
+from harness import create_payment, run_concurrently, wait_until
 
 
 def _request_lines(srv):
@@ -32,11 +32,8 @@ def test_every_request_has_exactly_one_whole_log_line(start_server):
                 ids.append((r.headers["x-request-id"], path))
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    failed = [r for r in run_concurrently(8, client) if isinstance(r, BaseException)]
+    assert not failed, failed[:3]
     assert len(ids) == 320
     assert wait_until(lambda: all(rid in _request_lines(srv) for rid, _ in ids), 10.0,
                       message="a log line for every request")
