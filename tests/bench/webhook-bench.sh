@@ -7,10 +7,15 @@
 #   throughput  a backlog of BACKLOG events per endpoint (endpoints disabled
 #               while it is written), then enabled: deliveries per second until
 #               every endpoint has every event
-# The receiver is tests/bench/webhook-receiver.js (Node.js, answers 204).
+# The receiver (answers 204, checks order, measures latency) is
+# tests/bench/webhook-receiver.c: it stands for endpoints on other machines
+# but shares the two cores here, so it must cost little CPU;
+# RECEIVER=node runs the Node.js one (webhook-receiver.js, same checks and
+# figures), which takes about as much CPU per delivery as the server.
 #
 # usage: tests/bench/webhook-bench.sh
 #   env: ENDPOINTS ("10 100") RATE (100) SECONDS_PER_RUN (20) BACKLOG (500)
+#        RECEIVER (c): c or node
 #        WARMUP (3): seconds at RATE before each latency run, not measured
 #        (the receiver's JIT, the new endpoints' first claims, caches), as
 #        the stream benchmark does
@@ -40,12 +45,26 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 RPORT=$(free_port)
-RECEIVER_PORT=$RPORT node "$here/webhook-receiver.js" &
+case ${RECEIVER:-c} in
+c)
+    cc -O2 -std=c11 -Wall -Wextra -Werror -o "$PGDIR/webhook-receiver" "$here/webhook-receiver.c"
+    RECEIVER_PORT=$RPORT "$PGDIR/webhook-receiver" &
+    ;;
+node) RECEIVER_PORT=$RPORT node "$here/webhook-receiver.js" & ;;
+*)
+    echo "RECEIVER must be c or node" >&2
+    exit 2
+    ;;
+esac
 RECEIVER_PID=$!
 export PAYTRACKR_WEBHOOK_ALLOW_PRIVATE=on
 bench_server_start 8
 
 stats() { curl -fsS "http://127.0.0.1:$RPORT/stats"; }
+for _ in $(seq 1 100); do
+    if curl -fs -o /dev/null "http://127.0.0.1:$RPORT/stats"; then break; fi
+    sleep 0.05
+done
 stat_field() { stats | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 # wait_count N: until the receiver has N deliveries (at most 600 s).
