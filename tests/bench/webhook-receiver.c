@@ -5,7 +5,8 @@
  * that seqs only grow (a repeat counts as repeated, a step back as
  * reordered), and records the commit-to-receipt latency: receipt time
  * minus the event's "at", in whole milliseconds. GET /stats answers the
- * summary as JSON, POST /reset clears it.
+ * summary as JSON, GET /count the deliveries so far (cheap: the bench
+ * polls it), POST /reset clears it.
  *
  * It is written in C with plain sockets and epoll for the reason
  * stream-bench.c is: it shares two cores with the server and PostgreSQL,
@@ -221,6 +222,14 @@ static int answer(struct stats *st, int fd, char *req, size_t head_len, size_t b
         return -1;
     size_t path_len = (size_t) (end - path);
     bool get = strncmp(req, "GET ", 4) == 0;
+    if (get && path_len == 6 && memcmp(path, "/count", 6) == 0) {
+        char reply[128];
+        int n =
+            snprintf(reply, sizeof reply,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%ld",
+                     snprintf(NULL, 0, "%ld", st->count), st->count);
+        return send_all(fd, reply, (size_t) n);
+    }
     if (get && path_len == 6 && memcmp(path, "/stats", 6) == 0) {
         char *json = stats_json(st);
         char head[128];

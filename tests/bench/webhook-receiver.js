@@ -2,7 +2,8 @@
 // POST, and for each path (one per endpoint) checks that seqs only grow
 // (a repeat or a step back counts as a reorder or duplicate), and records
 // the commit-to-receipt latency (receipt time minus the event's "at").
-// GET /stats answers the summary; POST /reset clears it.
+// GET /stats answers the summary, GET /count the deliveries so far;
+// POST /reset clears it.
 'use strict';
 const http = require('http');
 
@@ -20,6 +21,11 @@ function pct(sorted, p) {
 }
 
 const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/count') {
+    res.writeHead(200, {'Content-Type': 'text/plain'});
+    res.end(String(count));
+    return;
+  }
   if (req.method === 'GET' && req.url === '/stats') {
     const sorted = Float64Array.from(lat).sort();
     res.writeHead(200, {'Content-Type': 'application/json'});
