@@ -33,11 +33,15 @@
 #define WH_TICK_US    500000
 /* Wake-ups (one per committed event, on every replica) are served at most
  * this often: a burst of events costs a replica a few rounds, not two
- * queries per event, whether or not any endpoint exists. */
-#define WH_WAKE_GAP_US    20000
-#define WH_LAG_EVERY_US   (5 * 1000000LL)
-#define WH_PRUNE_EVERY_US (10 * 1000000LL)
-#define WH_LAG_ENDPOINTS  500 /* endpoints shown in /metrics */
+ * queries per event, whether or not any endpoint exists. While it holds
+ * endpoints the gap is shorter: the wait is part of every delivery's
+ * latency, and at a steady rate the round it starts is one fetch for all
+ * of them. */
+#define WH_WAKE_GAP_US      20000
+#define WH_WAKE_GAP_BUSY_US 4000
+#define WH_LAG_EVERY_US     (5 * 1000000LL)
+#define WH_PRUNE_EVERY_US   (10 * 1000000LL)
+#define WH_LAG_ENDPOINTS    500 /* endpoints shown in /metrics */
 /* Acknowledged deliveries are written back at most this often, in one
  * statement for every endpoint: an endpoint's next event goes out as soon
  * as the previous one is acknowledged, not after a database round. */
@@ -696,6 +700,10 @@ static void fetch_events(struct webhooks *wh)
             slot_drop(wh, i);
         } else if (s->nev > 0) {
             s->idle_since_us = 0;
+            /* Fewer than asked for: that was every matching event up to
+             * the stable seq, so no fetch is needed to learn it. */
+            if (s->nev < WH_BATCH)
+                s->read_upto = wh->stable;
         } else {
             s->read_upto = wh->stable; /* nothing matching up to there */
             if (!s->idle_since_us)
@@ -917,6 +925,8 @@ static void finish_transfer(struct webhooks *wh, struct wh_slot *s, CURLcode cod
         free(s->ev[0].body);
         memmove(&s->ev[0], &s->ev[1], (size_t) (s->nev - 1) * sizeof s->ev[0]);
         s->nev--;
+        if (s->nev == 0 && s->read_upto >= wh->stable)
+            s->idle_since_us = now_us(); /* caught up: held from now on */
         return;
     }
     struct wh_result *r = &wh->results[wh->nresults++];
@@ -1289,7 +1299,7 @@ static bool wake_due(struct webhooks *wh)
     wh->wake_pending = woken && t < wh->next_wake_round_us;
     if (!woken || wh->wake_pending)
         return false;
-    wh->next_wake_round_us = t + WH_WAKE_GAP_US;
+    wh->next_wake_round_us = t + (free_slots(wh) < WH_SLOTS ? WH_WAKE_GAP_BUSY_US : WH_WAKE_GAP_US);
     return true;
 }
 
