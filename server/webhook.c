@@ -207,7 +207,14 @@ struct webhooks {
     int64_t stable;
     int64_t next_tick_us, next_renew_us, next_lag_us, next_prune_us;
     int64_t next_wake_round_us; /* the next wake-up served no earlier */
-    bool wake_pending;          /* a wake-up waits for next_wake_round_us */
+    /* The write-back in flight (sent, its result not read yet): the slots
+     * it writes and the progress it writes for each. Transfers go on
+     * meanwhile; every other query waits for it (record_finish). */
+    bool rec_in_flight;
+    int rec_rows[WH_SLOTS], rec_nrows;
+    int64_t rec_wrote[WH_SLOTS];
+    bool rec_ended[WH_SLOTS]; /* the row carries the slot's result */
+    bool wake_pending;        /* a wake-up waits for next_wake_round_us */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -350,6 +357,12 @@ static void slot_end_transfer(struct webhooks *wh, struct wh_slot *s)
 
 static void slot_free(struct webhooks *wh, struct wh_slot *s)
 {
+    /* A result not written yet goes with the slot: the lease runs out and
+     * the attempt is made again (the slot's place may be taken next). */
+    int i = (int) (s - wh->slots);
+    for (int k = 0; k < wh->nresults; k++)
+        if (wh->results[k].slot == i)
+            wh->results[k--] = wh->results[--wh->nresults];
     slot_end_transfer(wh, s);
     if (s->easy)
         curl_easy_cleanup(s->easy);
@@ -366,9 +379,14 @@ static int free_slots(const struct webhooks *wh)
     return n;
 }
 
+static bool record_finish(struct webhooks *wh, bool wait);
+
 /* Gives back the leases of slots `ids` (an array literal) we still hold. */
 static void release_ids(struct webhooks *wh, const char *ids)
 {
+    record_finish(wh, true);
+    if (!wh->conn)
+        return;
     const char *params[2] = {ids, wh->owner};
     PGresult *res = PQexecParams(wh->conn,
                                  "UPDATE webhook_endpoints SET lease_owner = NULL, "
@@ -1046,27 +1064,43 @@ static bool record_due(const struct webhooks *wh)
 }
 
 /* Applies a written (or refused) row to its slot: progress is now the
- * database's, or the slot ends (a result, or someone else changed it). */
-static void apply_row(struct webhooks *wh, int i, int64_t new_delivered, bool written)
+ * database's, or the slot ends (the row carried its result, or someone
+ * else changed the endpoint). A result that came while the row was in
+ * flight is written with the next one. */
+static void apply_row(struct webhooks *wh, int i, int64_t new_delivered, bool written, bool ended)
 {
     struct wh_slot *s = &wh->slots[i];
     if (!written)
         slot_drop(wh, i); /* someone else changed it: let go */
-    else if (s->ending)
+    else if (ended)
         slot_free(wh, s);
     else
         s->delivered = new_delivered;
 }
 
-/* Writes back, in one statement, every slot's progress or result and the
- * attempts to log. */
+/* A write-back that failed or was lost: nothing was written, so the
+ * leases run out and the attempts in question are made again, by us or
+ * another replica. */
+static void record_lost(struct webhooks *wh, PGresult *res)
+{
+    query_failed(wh, "recording deliveries", res);
+    for (int k = 0; k < wh->rec_nrows; k++)
+        slot_free(wh, &wh->slots[wh->rec_rows[k]]);
+    wh->rec_nrows = 0;
+}
+
+/* Sends, in one statement, every slot's progress or result and the
+ * attempts to log; record_finish() applies the answer. */
 static void record_results(struct webhooks *wh)
 {
-    int rows[WH_SLOTS], nrows = 0;
-    int64_t wrote[WH_SLOTS];
+    int *rows = wh->rec_rows, nrows = 0;
+    int64_t *wrote = wh->rec_wrote;
+    if (wh->rec_in_flight)
+        return;
     for (int i = 0; i < WH_SLOTS; i++)
         if (slot_changed(wh, i))
             rows[nrows++] = i;
+    wh->rec_nrows = nrows;
     wh->next_record_us = now_us() + WH_RECORD_GAP_US;
     if (nrows == 0 && wh->nattempts == 0)
         return;
@@ -1078,6 +1112,7 @@ static void record_results(struct webhooks *wh)
     for (int k = 0; k < nrows; k++) {
         const struct wh_result *r = slot_result(wh, rows[k]);
         wrote[k] = r ? r->new_delivered : wh->slots[rows[k]].sent;
+        wh->rec_ended[k] = r != NULL;
         columns_add_slot(c, &wh->slots[rows[k]], r);
     }
     for (int k = 0; k < wh->nattempts; k++)
@@ -1092,9 +1127,9 @@ static void record_results(struct webhooks *wh)
     const char *params[2 + COLS] = {wh->owner, lease};
     for (int k = 0; k < COLS; k++)
         params[2 + k] = c[k].s;
-    PGresult *res = NULL;
+    int sent = 0;
     if (ok)
-        res = PQexecParams(
+        sent = PQsendQueryParams(
             wh->conn,
             "WITH r AS (SELECT * FROM unnest($3::uuid[], $4::bigint[], $5::bigint[], "
             " $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::bool[]) AS r(id, version, "
@@ -1121,22 +1156,40 @@ static void record_results(struct webhooks *wh)
         free(c[k].s);
     wh->nattempts = 0;
     wh->nresults = 0;
+    if (!sent)
+        record_lost(wh, NULL);
+    else
+        wh->rec_in_flight = true;
+}
+
+/* Applies the answer to the write-back in flight, if any: at once when
+ * it has come (or `wait`, then after waiting for it). Returns whether the
+ * connection is free for another statement. */
+static bool record_finish(struct webhooks *wh, bool wait)
+{
+    if (!wh->rec_in_flight)
+        return true;
+    if (!wait && PQconsumeInput(wh->conn) && PQisBusy(wh->conn))
+        return false;
+    wh->rec_in_flight = false;
+    PGresult *res = PQgetResult(wh->conn), *extra;
+    while ((extra = PQgetResult(wh->conn)) != NULL)
+        PQclear(extra);
     if (!res || !query_ok(res)) {
-        query_failed(wh, "recording deliveries", res);
+        record_lost(wh, res);
         PQclear(res);
-        /* Nothing was written: the leases run out and the attempts in
-         * question are made again, by us or another replica. */
-        for (int k = 0; k < nrows; k++)
-            slot_free(wh, &wh->slots[rows[k]]);
-        return;
+        return wh->conn != NULL;
     }
-    for (int k = 0; k < nrows; k++) {
+    for (int k = 0; k < wh->rec_nrows; k++) {
+        int i = wh->rec_rows[k];
         bool written = false;
         for (int row = 0; row < PQntuples(res) && !written; row++)
-            written = strcmp(PQgetvalue(res, row, 0), wh->slots[rows[k]].id) == 0;
-        apply_row(wh, rows[k], wrote[k], written);
+            written = strcmp(PQgetvalue(res, row, 0), wh->slots[i].id) == 0;
+        apply_row(wh, i, wh->rec_wrote[k], written, wh->rec_ended[k]);
     }
+    wh->rec_nrows = 0;
     PQclear(res);
+    return true;
 }
 
 /* ---- periodic work ------------------------------------------------------ */
@@ -1275,15 +1328,16 @@ static bool db_round(struct webhooks *wh, bool woken)
         if (wh->nresults > 0)
             record_results(wh); /* the caught-up ones, with whatever else waits */
     }
-    if (wh->conn && t >= wh->next_renew_us) {
+    /* The periodic work waits for a write-back the fetch started. */
+    if (wh->conn && !wh->rec_in_flight && t >= wh->next_renew_us) {
         renew_leases(wh);
         wh->next_renew_us = t + (int64_t) wh->cfg.lease_seconds * 1000000 / 3;
     }
-    if (wh->conn && t >= wh->next_lag_us) {
+    if (wh->conn && !wh->rec_in_flight && t >= wh->next_lag_us) {
         measure_lag(wh);
         wh->next_lag_us = t + WH_LAG_EVERY_US;
     }
-    if (wh->conn && t >= wh->next_prune_us) {
+    if (wh->conn && !wh->rec_in_flight && t >= wh->next_prune_us) {
         prune_log(wh);
         wh->next_prune_us = t + WH_PRUNE_EVERY_US;
     }
@@ -1328,14 +1382,19 @@ static void *thread_main(void *arg)
             continue;
         }
         backoff_us = 200000;
-        if (!db_round(wh, wake_due(wh)))
+        /* While a write-back is in flight, transfers go on and the
+         * database work (and a wake-up) waits for its answer. */
+        bool db_free = record_finish(wh, false);
+        if (!wh->conn)
+            continue;
+        if (db_free && !db_round(wh, wake_due(wh)))
             continue;
         transfer_round(wh);
-        if (record_due(wh)) {
+        if (!wh->rec_in_flight && record_due(wh)) {
             record_results(wh);
             continue;
         }
-        if (any_idle(wh))
+        if (!wh->rec_in_flight && any_idle(wh))
             continue;
         int64_t until = wh->next_tick_us;
         if (wh->wake_pending && wh->next_wake_round_us < until)
@@ -1343,12 +1402,14 @@ static void *thread_main(void *arg)
         if (wh->nattempts > 0 && wh->next_record_us < until)
             until = wh->next_record_us;
         int64_t wait_ms = (until - now_us()) / 1000;
-        curl_multi_poll(wh->multi, NULL, 0, wait_ms < 1 ? 1 : (int) wait_ms, NULL);
+        struct curl_waitfd answer = {.fd = PQsocket(wh->conn), .events = CURL_WAIT_POLLIN};
+        curl_multi_poll(wh->multi, &answer, wh->rec_in_flight ? 1 : 0,
+                        wait_ms < 1 ? 1 : (int) wait_ms, NULL);
         transfer_round(wh);
-        if (record_due(wh))
-            record_results(wh);
     }
     /* Leaving: abandon what is in flight and hand every lease back. */
+    if (wh->conn)
+        record_finish(wh, true);
     for (int i = 0; i < WH_SLOTS; i++)
         if (wh->slots[i].used)
             slot_free(wh, &wh->slots[i]);
