@@ -1230,13 +1230,11 @@ static void measure_lag(struct webhooks *wh)
     const char *params[2] = {stable, limit};
     PGresult *res = PQexecParams(
         wh->conn,
-        "SELECT w.id::text, w.enabled, l.n, "
+        "SELECT w.id::text, w.enabled, l.pending, "
         "COALESCE(extract(epoch FROM now() - l.oldest), 0)::numeric(12,3)::text "
-        "FROM webhook_endpoints w CROSS JOIN LATERAL (SELECT count(*) AS n, min(p.at) AS oldest "
-        " FROM (SELECT pe.at FROM payment_events pe WHERE pe.seq > w.delivered_seq "
-        "  AND pe.seq <= $1::bigint "
-        "  AND paytrackr_webhook_matches(w.events, w.filter, pe.type, pe.payment) "
-        "  ORDER BY pe.seq LIMIT 10000) p) l "
+        "FROM webhook_endpoints w "
+        "CROSS JOIN LATERAL paytrackr_webhook_backlog(w.events, w.filter, w.delivered_seq, "
+        " $1::bigint) l "
         "ORDER BY w.created_at, w.id LIMIT $2::int",
         2, NULL, params, NULL, NULL, 0);
     if (!query_ok(res)) {
@@ -1245,9 +1243,9 @@ static void measure_lag(struct webhooks *wh)
         return;
     }
     struct wh_buf b = {.ok = true};
-    buf_str(&b,
-            "# HELP paytrackr_webhook_lag_events Matching events an endpoint has not "
-            "acknowledged yet (counted up to 10000).\n# TYPE paytrackr_webhook_lag_events gauge\n");
+    buf_str(&b, "# HELP paytrackr_webhook_lag_events Matching events an endpoint has not "
+                "acknowledged yet (counted among the next 10000 events).\n# TYPE "
+                "paytrackr_webhook_lag_events gauge\n");
     for (int r = 0; r < PQntuples(res); r++) {
         char line[160];
         snprintf(line, sizeof line,

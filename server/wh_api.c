@@ -119,11 +119,13 @@ static bool allowed(enum wh_route r, enum http_method m)
 /* ---- SQL (worker threads) ------------------------------------------------ */
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define ENDPOINT_COLUMNS                                                                 \
-    "w.id::text, w.url, w.events::text, w.filter::text, w.description, w.enabled, "      \
-    "w.disabled_reason, w.delivered_seq::text, (SELECT count(*) FROM payment_events pe " \
-    "WHERE pe.seq > w.delivered_seq AND paytrackr_webhook_matches(w.events, w.filter, "  \
-    "pe.type, pe.payment))::text, w.actor::text, " TS("w.created_at") ", " TS("w.updated_at")
+/* `pending` as "N", or "N+" when more events follow than were looked at
+ * (migration 0008: the first 10,000 after delivered_seq). */
+#define ENDPOINT_COLUMNS                                                                      \
+    "w.id::text, w.url, w.events::text, w.filter::text, w.description, w.enabled, "           \
+    "w.disabled_reason, w.delivered_seq::text, (SELECT b.pending || CASE WHEN b.capped THEN " \
+    "'+' ELSE '' END FROM paytrackr_webhook_backlog(w.events, w.filter, w.delivered_seq, "    \
+    "NULL) b), w.actor::text, " TS("w.created_at") ", " TS("w.updated_at")
 
 static void add_text_or_null(cJSON *o, const char *key, PGresult *res, int row, int col)
 {
@@ -141,6 +143,15 @@ static void add_raw_or_null(cJSON *o, const char *key, PGresult *res, int row, i
         cJSON_AddItemToObject(o, key, cJSON_CreateRaw(PQgetvalue(res, row, col)));
 }
 
+/* `pending` and `pending_capped` from "N" or "N+". */
+static void add_pending(cJSON *o, PGresult *res, int row, int col)
+{
+    const char *v = PQgetvalue(res, row, col);
+    size_t n = strlen(v);
+    cJSON_AddNumberToObject(o, "pending", (double) strtoll(v, NULL, 10));
+    cJSON_AddBoolToObject(o, "pending_capped", n > 0 && v[n - 1] == '+');
+}
+
 /* An endpoint object from a row of ENDPOINT_COLUMNS; `secret` adds it. */
 static cJSON *endpoint_json(PGresult *res, int row, const char *secret)
 {
@@ -155,7 +166,7 @@ static cJSON *endpoint_json(PGresult *res, int row, const char *secret)
     cJSON_AddBoolToObject(o, "enabled", PQgetvalue(res, row, 5)[0] == 't');
     add_text_or_null(o, "disabled_reason", res, row, 6);
     add_raw_or_null(o, "delivered_seq", res, row, 7);
-    add_raw_or_null(o, "pending", res, row, 8);
+    add_pending(o, res, row, 8);
     add_raw_or_null(o, "actor", res, row, 9);
     cJSON_AddStringToObject(o, "created_at", PQgetvalue(res, row, 10));
     cJSON_AddStringToObject(o, "updated_at", PQgetvalue(res, row, 11));

@@ -19,6 +19,7 @@
 struct wh_row {
     bool enabled;
     long long pending;
+    bool pending_capped; /* more events follow than the server counted */
     long long delivered;
     char url[160];
     char reason[120];
@@ -83,6 +84,7 @@ void webhooks_on_result(uint64_t tag, int status, const cJSON *body)
         struct wh_row *r = &wv.rows[wv.n++];
         r->enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ep, "enabled"));
         r->pending = number(cJSON_GetObjectItemCaseSensitive(ep, "pending"));
+        r->pending_capped = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ep, "pending_capped"));
         r->delivered = number(cJSON_GetObjectItemCaseSensitive(ep, "delivered_seq"));
         copy_text(r->url, sizeof r->url, cJSON_GetObjectItemCaseSensitive(ep, "url"));
         copy_text(r->reason, sizeof r->reason,
@@ -133,7 +135,9 @@ void webhooks_draw(void)
     for (int i = wv.scroll; i < wv.n && y < h - 2; i++) {
         const struct wh_row *r = &wv.rows[i];
         wattrset(win, r->enabled ? A_NORMAL : A_BOLD);
-        mvwprintw(win, y, 2, "%-8s %9lld %12lld  ", r->enabled ? "LIVE" : "DISABLED", r->pending,
+        char pending[24];
+        snprintf(pending, sizeof pending, "%lld%s", r->pending, r->pending_capped ? "+" : "");
+        mvwprintw(win, y, 2, "%-8s %9s %12lld  ", r->enabled ? "LIVE" : "DISABLED", pending,
                   r->delivered);
         waddnstr(win, r->url, w - 38 > 0 ? w - 38 : 0);
         y++;

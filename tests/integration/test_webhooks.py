@@ -92,8 +92,10 @@ def test_endpoint_management(wh_server, receiver):
                       filter={"currency": "EUR"}, description="books")
     assert ep["secret"].startswith("whsec_") and len(ep["secret"]) == 50
     for key in ("id", "url", "events", "filter", "description", "enabled", "disabled_reason",
-                "delivered_seq", "pending", "actor", "created_at", "updated_at"):
+                "delivered_seq", "pending", "pending_capped", "actor", "created_at",
+                "updated_at"):
         assert key in ep, key
+    assert ep["pending"] == 0 and ep["pending_capped"] is False, ep
     assert ep["events"] == ["payment.created"] and ep["filter"] == {"currency": "EUR"}
     assert ep["enabled"] is True and ep["disabled_reason"] is None
     assert ep["actor"]["role"] == "operator" and ep["actor"]["name"], ep
@@ -345,7 +347,8 @@ def test_schedule_exhausted_disables_then_enabling_resumes(wh_server, receiver, 
         harness.create_payment(srv.api)
     time.sleep(1.5)
     assert len(receiver.deliveries) == 3, "a disabled endpoint got more"
-    assert endpoint(srv.api, ep["id"])["pending"] == 4
+    waiting = endpoint(srv.api, ep["id"])
+    assert waiting["pending"] == 4 and waiting["pending_capped"] is False, waiting
     receiver.plan(status=200)
     r = srv.api.patch(EP + "/" + ep["id"], {"enabled": True})
     assert r.status == 200 and r.json["enabled"], r
@@ -510,6 +513,41 @@ def test_slow_receiver_does_not_slow_requests_or_the_stream(wh_server, receiver)
 
 
 # ---- the TUI's W view -------------------------------------------------------------------
+
+
+def test_pending_of_an_endpoint_far_behind_is_counted_to_a_bound(wh_server, receiver, pg,
+                                                                 own_db):
+    """`pending` and the lag metric look at the first 10,000 events after an
+    endpoint's delivered_seq: they said every matching event before, which
+    for an endpoint disabled for a day meant millions of rows per request."""
+    srv = wh_server()
+    db = own_db["db"]
+    every = add_endpoint(srv.api, receiver.url("far-every"))
+    rare = add_endpoint(srv.api, receiver.url("far-rare"), filter={"currency": "GBP"})
+    for ep in (every, rare):
+        srv.api.patch(EP + "/" + ep["id"], {"enabled": False})
+    # 10,050 events straight into the table, seven of them in GBP: three
+    # among the first 10,000, four after.
+    pg.psql("INSERT INTO payment_events (type, payment_id, at, payment) "
+            "SELECT 'payment.created', gen_random_uuid(), now(), json_build_object("
+            "'currency', CASE WHEN i IN (10, 500, 9000, 10001, 10020, 10030, 10050) "
+            "THEN 'GBP' ELSE 'EUR' END) FROM generate_series(1, 10050) i", db=db)
+    got = endpoint(srv.api, every["id"])
+    assert got["pending"] == 10000 and got["pending_capped"] is True, got
+    got = endpoint(srv.api, rare["id"])
+    assert got["pending"] == 3 and got["pending_capped"] is True, got
+    listed = {e["id"]: e for e in srv.api.get(EP).json["data"]}
+    assert listed[rare["id"]]["pending"] == 3 and listed[every["id"]]["pending_capped"], listed
+    admin = harness.Api("127.0.0.1", srv.admin.port)
+    line = 'paytrackr_webhook_lag_events{endpoint="%s",enabled="false"} 10000' % every["id"]
+    harness.wait_until(lambda: line in admin.get("/metrics", token=None).raw.decode(),
+                       timeout=15, message="the capped lag in /metrics")
+    # within 10,000 events of the end the count is exact: the last 30 hold
+    # two in GBP
+    pg.psql("UPDATE webhook_endpoints SET delivered_seq = (SELECT max(seq) - 30 FROM "
+            "payment_events) WHERE id = '%s'" % rare["id"], db=db)
+    got = endpoint(srv.api, rare["id"])
+    assert got["pending"] == 2 and got["pending_capped"] is False, got
 
 
 def test_tui_lists_endpoints_with_state_and_lag(wh_server, receiver, tui_factory):  # noqa: F811
