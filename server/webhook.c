@@ -1306,6 +1306,14 @@ static bool db_round(struct webhooks *wh, bool woken)
 {
     int64_t t = now_us();
     bool tick = t >= wh->next_tick_us;
+    /* The periodic work comes before the fetch: a round starts with the
+     * connection free, and the fetch may send a write-back that holds it. */
+    if (t >= wh->next_renew_us) {
+        renew_leases(wh);
+        wh->next_renew_us = t + (int64_t) wh->cfg.lease_seconds * 1000000 / 3;
+        if (!wh->conn)
+            return false;
+    }
     /* The stable seq is read on a wake-up or a tick only: between them the
      * last one read is still a safe bound to read events up to. */
     if (woken || tick) {
@@ -1321,23 +1329,18 @@ static bool db_round(struct webhooks *wh, bool woken)
         if (tick)
             wh->next_tick_us = t + WH_TICK_US;
     }
+    if (wh->conn && t >= wh->next_lag_us) {
+        measure_lag(wh); /* up to the stable seq just read */
+        wh->next_lag_us = t + WH_LAG_EVERY_US;
+    }
+    if (wh->conn && t >= wh->next_prune_us) {
+        prune_log(wh);
+        wh->next_prune_us = t + WH_PRUNE_EVERY_US;
+    }
     if (wh->conn && any_idle(wh)) {
         fetch_events(wh);
         if (wh->nresults > 0)
             record_results(wh); /* the caught-up ones, with whatever else waits */
-    }
-    /* The periodic work waits for a write-back the fetch started. */
-    if (wh->conn && !wh->rec_in_flight && t >= wh->next_renew_us) {
-        renew_leases(wh);
-        wh->next_renew_us = t + (int64_t) wh->cfg.lease_seconds * 1000000 / 3;
-    }
-    if (wh->conn && !wh->rec_in_flight && t >= wh->next_lag_us) {
-        measure_lag(wh);
-        wh->next_lag_us = t + WH_LAG_EVERY_US;
-    }
-    if (wh->conn && !wh->rec_in_flight && t >= wh->next_prune_us) {
-        prune_log(wh);
-        wh->next_prune_us = t + WH_PRUNE_EVERY_US;
     }
     return wh->conn != NULL;
 }
