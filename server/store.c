@@ -220,9 +220,11 @@ static int insert_event(PGconn *conn, struct db_result *r, const char *type, con
     return 0;
 }
 
-static int commit(PGconn *conn, struct db_result *r)
+/* Runs a transaction-control statement ("BEGIN", "COMMIT"); a failure
+ * becomes `r`'s answer. */
+static int transaction_step(PGconn *conn, const char *sql, struct db_result *r)
 {
-    PGresult *res = PQexec(conn, "COMMIT");
+    PGresult *res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         db_result_from_pg(r, conn, res);
         return -1;
@@ -233,13 +235,12 @@ static int commit(PGconn *conn, struct db_result *r)
 
 static int begin(PGconn *conn, struct db_result *r)
 {
-    PGresult *res = PQexec(conn, "BEGIN");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_result_from_pg(r, conn, res);
-        return -1;
-    }
-    PQclear(res);
-    return 0;
+    return transaction_step(conn, "BEGIN", r);
+}
+
+static int commit(PGconn *conn, struct db_result *r)
+{
+    return transaction_step(conn, "COMMIT", r);
 }
 
 /* ---- create ------------------------------------------------------------ */
