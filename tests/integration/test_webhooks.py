@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import socket
+import subprocess
 import statistics
 import threading
 import time
@@ -332,6 +333,59 @@ def test_failing_receiver_gets_the_same_event_again_then_the_rest(wh_server, rec
                        message="the endpoint's lag in /metrics")
     m = admin.get("/metrics", token=None).raw.decode()
     assert 'paytrackr_webhook_attempts_total{outcome="http_error"} 3' in m
+
+
+def test_failure_during_a_held_write_back_is_recorded(wh_server, receiver, pg, own_db):
+    """The write-back of acknowledgements runs while transfers go on. Here
+    it is held on a row lock while the endpoint's next event fails: the
+    failure must be written with the following write-back (attempt 2 comes
+    after the schedule's 1 s, and is logged as attempt 2), not dropped
+    with the slot when the held write-back lands."""
+    srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1,1")
+    db = own_db["db"]
+    ep = add_endpoint(srv.api, receiver.url("held"))
+    admin = harness.Api("127.0.0.1", srv.admin.port)
+    receiver.plan_steps((200, 0, 2), (500, 0.8, 1))
+
+    def write_events(n):  # in one transaction, announced as the server's writes are
+        pg.psql("WITH e AS (INSERT INTO payment_events (type, payment_id, at, payment) "
+                "SELECT 'payment.created', gen_random_uuid(), now(), "
+                "json_build_object('currency', 'EUR') FROM generate_series(1, %d) "
+                "RETURNING seq) SELECT pg_notify('paytrackr_events', max(seq)::text) FROM e"
+                % n, db=db)
+
+    # The endpoint is held (caught up, kept for a second) before its row is
+    # locked: a claim would skip a locked row.
+    write_events(1)
+    warm = receiver.wait_for(lambda ds: len(ds) >= 1)[0]
+    wait_endpoint(srv.api, ep["id"], lambda e: e["delivered_seq"] == warm.seq, timeout=5)
+    locker = subprocess.Popen(
+        [str(harness.PG_BIN / "psql"), "-XAtq", "-h", "127.0.0.1", "-p", str(pg.port),
+         "-U", "postgres", "-d", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        locker.stdin.write("BEGIN;\nSELECT id FROM webhook_endpoints WHERE id = '%s' FOR UPDATE;\n"
+                           % ep["id"])
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == ep["id"]
+        write_events(2)  # one fetch reads both
+        harness.wait_until(
+            lambda: 'paytrackr_webhook_attempts_total{outcome="http_error"} 1'
+            in admin.get("/metrics", token=None).raw.decode(), 15, message="the failure")
+        waiting = pg.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                           "'paytrackr-webhooks' AND wait_event_type = 'Lock'")
+        assert waiting == 1, "the write-back was not held: the test did not test anything"
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        locker.wait(timeout=10)
+    finally:
+        locker.kill()
+    ds = receiver.wait_for(lambda ds: len(ds) >= 4, timeout=15)
+    first, failed, again = ds[1], ds[2], ds[3]
+    assert again.webhook_id == failed.webhook_id and first.seq < failed.seq, seqs_of(ds)
+    assert again.t - failed.t < 2.9, "retried by a lease running out, not by the schedule"
+    log = srv.api.get(EP + "/" + ep["id"] + "/deliveries").json["data"]
+    tries = sorted((x["attempt"], x["status_code"]) for x in log if x["seq"] == failed.seq)
+    assert tries == [(1, 500), (2, 200)], log
 
 
 def test_schedule_exhausted_disables_then_enabling_resumes(wh_server, receiver, pg, own_db):

@@ -102,6 +102,12 @@ class Receiver:
         with self.lock:
             self._plan = [[status, delay, retry_after, count]]
 
+    def plan_steps(self, *steps):
+        """Answers the next requests by (status, delay, count) steps in
+        turn, then 200 again."""
+        with self.lock:
+            self._plan = [[status, delay, None, count] for status, delay, count in steps]
+
     def _answer(self):
         with self.lock:
             if not self._plan:
