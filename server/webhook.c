@@ -1194,16 +1194,31 @@ static bool record_finish(struct webhooks *wh, bool wait)
 
 /* ---- periodic work ------------------------------------------------------ */
 
+/* Renews the leases of the endpoints held in a slot, and only those: a
+ * lease whose slot was let go without a release (a write-back that was
+ * not written) must run out, so that the endpoint is claimed again; renewed
+ * with the rest, it would stay with no one working on it. */
 static void renew_leases(struct webhooks *wh)
 {
+    struct wh_buf ids = {.ok = true};
+    buf_str(&ids, "{");
+    for (int i = 0; i < WH_SLOTS; i++)
+        if (wh->slots[i].used)
+            buf_elem(&ids, wh->slots[i].id);
+    buf_str(&ids, "}");
+    if (!ids.ok) {
+        free(ids.s);
+        return;
+    }
     char lease[16];
     snprintf(lease, sizeof lease, "%d", wh->cfg.lease_seconds);
-    const char *params[2] = {wh->owner, lease};
+    const char *params[3] = {wh->owner, lease, ids.s};
     PGresult *res = PQexecParams(wh->conn,
                                  "UPDATE webhook_endpoints SET lease_until = now() + "
                                  "make_interval(secs => $2::int) WHERE lease_owner = $1 "
-                                 "RETURNING id::text",
-                                 2, NULL, params, NULL, NULL, 0);
+                                 "AND id = ANY ($3::uuid[]) RETURNING id::text",
+                                 3, NULL, params, NULL, NULL, 0);
+    free(ids.s);
     if (!query_ok(res)) {
         query_failed(wh, "renewing leases", res);
         PQclear(res);

@@ -388,6 +388,32 @@ def test_failure_during_a_held_write_back_is_recorded(wh_server, receiver, pg, o
     assert tries == [(1, 500), (2, 200)], log
 
 
+def test_endpoint_whose_write_back_failed_is_taken_up_again(wh_server, receiver, pg, own_db):
+    """A write-back that fails (here: the log refuses every row) writes
+    nothing; its endpoints' slots are let go and their leases must run out
+    so that they are claimed again and the unrecorded event is sent again.
+    Renewing every lease the replica's name is on kept such an endpoint
+    leased to nobody for as long as the server ran."""
+    srv = wh_server()  # leases of 3 s
+    db = own_db["db"]
+    ep = add_endpoint(srv.api, receiver.url("unrecorded"))
+    harness.create_payment(srv.api)
+    first = receiver.wait_for(lambda ds: len(ds) >= 1)[0]
+    wait_endpoint(srv.api, ep["id"], lambda e: e["delivered_seq"] == first.seq, timeout=5)
+    pg.psql("ALTER TABLE webhook_deliveries ADD CONSTRAINT refuse_all CHECK (false) NOT VALID",
+            db=db)
+    try:
+        harness.create_payment(srv.api)
+        unrecorded = receiver.wait_for(lambda ds: len(ds) >= 2)[1]
+        harness.wait_until(lambda: "recording deliveries" in srv.stderr_text(), 10,
+                           message="a failed write-back")
+    finally:
+        pg.psql("ALTER TABLE webhook_deliveries DROP CONSTRAINT refuse_all", db=db)
+    again = receiver.wait_for(lambda ds: len(ds) >= 3, timeout=15)[2]
+    assert again.webhook_id == unrecorded.webhook_id
+    wait_endpoint(srv.api, ep["id"], lambda e: e["delivered_seq"] == unrecorded.seq, timeout=10)
+
+
 def test_schedule_exhausted_disables_then_enabling_resumes(wh_server, receiver, pg, own_db):
     srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1")
     ep = add_endpoint(srv.api, receiver.url("down"))
