@@ -414,6 +414,35 @@ def test_endpoint_whose_write_back_failed_is_taken_up_again(wh_server, receiver,
     wait_endpoint(srv.api, ep["id"], lambda e: e["delivered_seq"] == unrecorded.seq, timeout=10)
 
 
+def test_delivery_connection_killed_loses_nothing(wh_server, receiver, pg, own_db):
+    """The delivery thread's database connection is killed three times
+    while events flow: every event still arrives, and in order (a repeat
+    of what was acknowledged but not yet recorded is allowed, at least
+    once), and the endpoint's progress reaches the last event."""
+    srv = wh_server()
+    db = own_db["db"]
+    ep = add_endpoint(srv.api, receiver.url("killed"))
+    start = head(pg, db)
+    webhooks = ("FROM pg_stat_activity WHERE application_name = 'paytrackr-webhooks' "
+                "AND datname = '%s'" % db)
+    kills = 0
+    for i in range(45):
+        harness.create_payment(srv.api)
+        if i % 15 == 7:
+            harness.wait_until(lambda: pg.count("SELECT count(*) " + webhooks) == 1, 15,
+                               message="the delivery connection (back)")
+            kills += pg.count("SELECT count(pg_terminate_backend(pid)) " + webhooks)
+    assert kills == 3
+    expected = db_seqs(pg, db, start)
+    wait_endpoint(srv.api, ep["id"], lambda e: e["delivered_seq"] == expected[-1], timeout=30)
+    got = seqs_of(receiver.for_path("killed"))
+    firsts = [s for k, s in enumerate(got) if s not in got[:k]]
+    assert firsts == expected, "lost or out of order: %r" % got
+    noticed = [line for line in srv.stderr_text().splitlines()
+               if "webhooks: " in line and "terminating connection" in line]
+    assert noticed, "the kills did not reach the delivery thread"
+
+
 def test_schedule_exhausted_disables_then_enabling_resumes(wh_server, receiver, pg, own_db):
     srv = wh_server(PAYTRACKR_WEBHOOK_RETRY_SCHEDULE="1,1")
     ep = add_endpoint(srv.api, receiver.url("down"))
