@@ -625,7 +625,7 @@ def test_slow_receiver_does_not_slow_requests_or_the_stream(wh_server, receiver)
 
 
 def test_pending_of_an_endpoint_far_behind_is_counted_to_a_bound(wh_server, receiver, pg,
-                                                                 own_db):
+                                                                 own_db, tui_factory):  # noqa: F811
     """`pending` and the lag metric look at the first 10,000 events after an
     endpoint's delivered_seq: they said every matching event before, which
     for an endpoint disabled for a day meant millions of rows per request."""
@@ -647,6 +647,12 @@ def test_pending_of_an_endpoint_far_behind_is_counted_to_a_bound(wh_server, rece
     assert got["pending"] == 3 and got["pending_capped"] is True, got
     listed = {e["id"]: e for e in srv.api.get(EP).json["data"]}
     assert listed[rare["id"]]["pending"] == 3 and listed[every["id"]]["pending_capped"], listed
+    t = tui_factory(ws_url(srv))
+    t.wait_for("LIVE")
+    t.keys("W")
+    t.wait_for(lambda s: "far-every" in s and "far-rare" in s, message="the W view")
+    assert t.line_with("far-every").split()[2] == "10000+", t.line_with("far-every")
+    assert t.line_with("far-rare").split()[2] == "3+", t.line_with("far-rare")
     admin = harness.Api("127.0.0.1", srv.admin.port)
     line = 'paytrackr_webhook_lag_events{endpoint="%s",enabled="false"} 10000' % every["id"]
     harness.wait_until(lambda: line in admin.get("/metrics", token=None).raw.decode(),
