@@ -334,7 +334,7 @@ static int broadcast_rows(struct listener *l, PGresult *res)
     }
     l->page_full = events == l->page;
     if (events > 0)
-        webhook_wake(l->srv->webhooks); /* new events: deliver them now */
+        webhook_wake(l->srv->webhooks, l->stable); /* new events: deliver them now */
     return 0;
 }
 

@@ -191,6 +191,7 @@ struct webhooks {
     pthread_mutex_t lock; /* guards the fields up to `lag_text` */
     bool stop;
     bool wake;
+    int64_t wake_stable; /* the highest stable seq a wake-up brought; -1: none */
     uint64_t outcomes[WH_OUTCOMES];
     char *lag_text; /* Prometheus lines, rebuilt every few seconds */
 
@@ -207,6 +208,7 @@ struct webhooks {
     int64_t stable;
     int64_t next_tick_us, next_renew_us, next_lag_us, next_prune_us;
     int64_t next_wake_round_us; /* the next wake-up served no earlier */
+    int64_t woken_stable;       /* the stable seq the wake-ups brought, or -1 */
     /* The write-back in flight (sent, its result not read yet): the slots
      * it writes and the progress it writes for each. Transfers go on
      * meanwhile; every other query waits for it (record_finish). */
@@ -232,10 +234,13 @@ static bool should_stop(struct webhooks *wh)
     return stop;
 }
 
+/* Whether a wake-up came; the stable seq it brought joins woken_stable. */
 static bool take_wake(struct webhooks *wh)
 {
     pthread_mutex_lock(&wh->lock);
     bool w = wh->wake;
+    if (wh->wake_stable > wh->woken_stable)
+        wh->woken_stable = wh->wake_stable;
     wh->wake = false;
     pthread_mutex_unlock(&wh->lock);
     return w;
@@ -1332,7 +1337,9 @@ static bool db_round(struct webhooks *wh, bool woken)
     /* The stable seq is read on a wake-up or a tick only: between them the
      * last one read is still a safe bound to read events up to. */
     if (woken || tick) {
-        int64_t s = read_stable(wh);
+        /* A wake-up's stable seq was read by the listener just before: a
+         * tick asks the database itself. */
+        int64_t s = !tick && wh->woken_stable > wh->stable ? wh->woken_stable : read_stable(wh);
         if (!wh->conn)
             return false;
         if (s >= 0) {
@@ -1455,6 +1462,7 @@ struct webhooks *webhook_start(struct server *srv)
     unsigned char r[8] = {0};
     if (getrandom(r, sizeof r, 0) != (ssize_t) sizeof r)
         memcpy(r, &(int64_t){now_us()}, sizeof r);
+    wh->wake_stable = wh->woken_stable = -1;
     snprintf(wh->owner, sizeof wh->owner, "%s-%02x%02x%02x%02x%02x%02x%02x%02x", srv->boot_id, r[0],
              r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
     wh->multi = curl_multi_init();
@@ -1473,12 +1481,14 @@ struct webhooks *webhook_start(struct server *srv)
     return wh;
 }
 
-void webhook_wake(struct webhooks *wh)
+void webhook_wake(struct webhooks *wh, int64_t stable)
 {
     if (!wh)
         return;
     pthread_mutex_lock(&wh->lock);
     wh->wake = true;
+    if (stable > wh->wake_stable)
+        wh->wake_stable = stable;
     pthread_mutex_unlock(&wh->lock);
     curl_multi_wakeup(wh->multi);
 }

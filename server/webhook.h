@@ -30,6 +30,7 @@
 #define PT_WEBHOOK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #define WH_SCHEDULE_MAX 32
@@ -54,9 +55,11 @@ struct webhooks;
 /* Starts the delivery thread (after the pool exists). NULL on failure. */
 struct webhooks *webhook_start(struct server *srv);
 
-/* New events may be there: look now rather than at the next tick. Any
- * thread; NULL is fine. */
-void webhook_wake(struct webhooks *wh);
+/* New events may be there: look now rather than at the next tick.
+ * `stable` is a stable seq the caller has just read (every seq up to it
+ * is final: paytrackr_stream_bounds), which spares the thread reading it
+ * again, or -1. Any thread; NULL is fine. */
+void webhook_wake(struct webhooks *wh, int64_t stable);
 
 /* The Prometheus lines for webhooks (attempts by outcome, per-endpoint
  * lag); malloc'd, the caller frees; NULL when out of memory. Any thread. */
