@@ -208,7 +208,6 @@ struct webhooks {
     int64_t stable;
     int64_t next_tick_us, next_renew_us, next_lag_us, next_prune_us;
     int64_t next_wake_round_us; /* the next wake-up served no earlier */
-    int64_t woken_stable;       /* the stable seq the wake-ups brought, or -1 */
     /* The write-back in flight (sent, its result not read yet): the slots
      * it writes and the progress it writes for each. Transfers go on
      * meanwhile; every other query waits for it (record_finish). */
@@ -234,16 +233,22 @@ static bool should_stop(struct webhooks *wh)
     return stop;
 }
 
-/* Whether a wake-up came; the stable seq it brought joins woken_stable. */
 static bool take_wake(struct webhooks *wh)
 {
     pthread_mutex_lock(&wh->lock);
     bool w = wh->wake;
-    if (wh->wake_stable > wh->woken_stable)
-        wh->woken_stable = wh->wake_stable;
     wh->wake = false;
     pthread_mutex_unlock(&wh->lock);
     return w;
+}
+
+/* The highest stable seq the wake-ups brought (-1: none yet). */
+static int64_t heard_stable(struct webhooks *wh)
+{
+    pthread_mutex_lock(&wh->lock);
+    int64_t v = wh->wake_stable;
+    pthread_mutex_unlock(&wh->lock);
+    return v;
 }
 
 static void count_outcome(struct webhooks *wh, enum wh_outcome o)
@@ -1339,7 +1344,8 @@ static bool db_round(struct webhooks *wh, bool woken)
     if (woken || tick) {
         /* A wake-up's stable seq was read by the listener just before: a
          * tick asks the database itself. */
-        int64_t s = !tick && wh->woken_stable > wh->stable ? wh->woken_stable : read_stable(wh);
+        int64_t heard = tick ? -1 : heard_stable(wh);
+        int64_t s = heard > wh->stable ? heard : read_stable(wh);
         if (!wh->conn)
             return false;
         if (s >= 0) {
@@ -1462,7 +1468,7 @@ struct webhooks *webhook_start(struct server *srv)
     unsigned char r[8] = {0};
     if (getrandom(r, sizeof r, 0) != (ssize_t) sizeof r)
         memcpy(r, &(int64_t){now_us()}, sizeof r);
-    wh->wake_stable = wh->woken_stable = -1;
+    wh->wake_stable = -1;
     snprintf(wh->owner, sizeof wh->owner, "%s-%02x%02x%02x%02x%02x%02x%02x%02x", srv->boot_id, r[0],
              r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
     wh->multi = curl_multi_init();
